@@ -1,0 +1,74 @@
+"""Install mmcpal.
+
+Configs and tools are shipped inside the package, under ``mmcpal/.mim``, the
+OpenMMLab way, so ``_base_ = 'mmcpal::...'`` works after a plain install:
+an editable install links them, a regular install copies them.
+"""
+import os
+import os.path as osp
+import shutil
+import sys
+
+from setuptools import find_packages, setup
+
+HERE = osp.dirname(osp.abspath(__file__))
+MIM_FILES = ('configs', 'tools', 'requirements')
+
+
+def read_requirements(name: str) -> list:
+    """Read ``requirements/<name>.txt`` without comments or blank lines."""
+    with open(osp.join(HERE, 'requirements', f'{name}.txt')) as f:
+        lines = (line.split('#')[0].strip() for line in f)
+        return [line for line in lines if line]
+
+
+def add_mim_extension() -> None:
+    """Link (editable install) or copy (wheel) configs/tools into .mim."""
+    editable = any(arg in ('develop', 'editable_wheel') for arg in sys.argv)
+    mim_root = osp.join(HERE, 'mmcpal', '.mim')
+    os.makedirs(mim_root, exist_ok=True)
+    for name in MIM_FILES:
+        src = osp.join(HERE, name)
+        dst = osp.join(mim_root, name)
+        if not osp.exists(src):
+            continue
+        if osp.islink(dst) or osp.isfile(dst):
+            os.remove(dst)
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if editable:
+            os.symlink(osp.relpath(src, mim_root), dst)
+        else:
+            shutil.copytree(src, dst)
+
+
+def version() -> str:
+    scope: dict = {}
+    with open(osp.join(HERE, 'mmcpal', 'version.py')) as f:
+        exec(compile(f.read(), 'version.py', 'exec'), scope)
+    return scope['__version__']
+
+
+if __name__ == '__main__':
+    add_mim_extension()
+    setup(
+        name='mmcpal',
+        version=version(),
+        description='Context Prototype-Aware Learning (CPAL) for weakly '
+        'supervised semantic segmentation, on OpenMMLab',
+        long_description=open(osp.join(HERE, 'README.md')).read()
+        if osp.exists(osp.join(HERE, 'README.md')) else '',
+        long_description_content_type='text/markdown',
+        license='Apache-2.0',
+        python_requires='>=3.10',
+        packages=find_packages(exclude=('configs', 'tools', 'tests',
+                                        'benchmarks', 'docs')),
+        include_package_data=True,
+        package_data={'mmcpal': ['.mim/**/*']},
+        install_requires=read_requirements('runtime'),
+        extras_require={
+            'crf': read_requirements('crf'),
+            'demo': read_requirements('demo'),
+            'tests': read_requirements('tests'),
+        },
+        zip_safe=False)
