@@ -1,18 +1,16 @@
 """Install mmcpal.
 
 Configs and tools are shipped inside the package, under ``mmcpal/.mim``, the
-OpenMMLab way, so ``_base_ = 'mmcpal::...'`` works after a plain install:
-an editable install links them, a regular install copies them.
+OpenMMLab way, so ``_base_ = 'mmcpal::...'`` works after a plain install.
 """
 import os
 import os.path as osp
 import shutil
-import sys
 
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))
-MIM_FILES = ('configs', 'tools', 'requirements')
+MIM_FILES = ('configs', 'tools', 'requirements', 'model-index.yml')
 
 
 def read_requirements(name: str) -> list:
@@ -23,8 +21,11 @@ def read_requirements(name: str) -> list:
 
 
 def add_mim_extension() -> None:
-    """Link (editable install) or copy (wheel) configs/tools into .mim."""
-    editable = any(arg in ('develop', 'editable_wheel') for arg in sys.argv)
+    """Link configs, tools and the model index into ``mmcpal/.mim``.
+
+    Relative symbolic links: an editable install sees edits at once, and a
+    wheel build copies the linked files' contents into the wheel.
+    """
     mim_root = osp.join(HERE, 'mmcpal', '.mim')
     os.makedirs(mim_root, exist_ok=True)
     for name in MIM_FILES:
@@ -36,10 +37,7 @@ def add_mim_extension() -> None:
             os.remove(dst)
         elif osp.isdir(dst):
             shutil.rmtree(dst)
-        if editable:
-            os.symlink(osp.relpath(src, mim_root), dst)
-        else:
-            shutil.copytree(src, dst)
+        os.symlink(osp.relpath(src, mim_root), dst)
 
 
 def version() -> str:

@@ -24,6 +24,8 @@ class WSSSDataSample(BaseDataElement):
         - ``gt_sem_seg`` (PixelData, data (1, H, W) long): ground-truth mask,
           only when the data set has one (for evaluation, never training).
         - ``pred_score`` (Tensor, (C,)): predicted class probabilities.
+        - ``gt_score`` (Tensor, (C,)): a copy of ``gt_label`` for
+          MMPretrain's multi-label metrics.
         - ``cams`` (PixelData, data (C, H, W)): CAMs at image resolution.
         - ``pred_sem_seg`` (PixelData): a predicted mask.
     """
@@ -42,8 +44,17 @@ class WSSSDataSample(BaseDataElement):
 
     @property
     def gt_score(self) -> torch.Tensor:
-        """Alias of ``gt_label`` under MMPretrain's name for multi-hot labels."""
-        return self._gt_label
+        """Multi-hot labels under MMPretrain's name, set by ``predict`` so
+        MMPretrain's multi-label metrics read them."""
+        return self._gt_score
+
+    @gt_score.setter
+    def gt_score(self, value: torch.Tensor) -> None:
+        self.set_field(value, '_gt_score', dtype=torch.Tensor)
+
+    @gt_score.deleter
+    def gt_score(self) -> None:
+        del self._gt_score
 
     @property
     def valid_mask(self) -> PixelData:

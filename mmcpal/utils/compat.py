@@ -1,0 +1,104 @@
+"""Fixes for two known defects of the maintained OpenMMLab fork stack.
+
+Applied by mmcpal's own entry points (``tools/*.py``, :mod:`mmcpal.apis`),
+never by editing installed packages. See ``docs/environment.md`` of the
+project for the background.
+
+1. **Config inheritance across packages.** MMEngine maps a config scope such
+   as ``mmseg::`` to a *distribution* name (``mmsegmentation``) to find the
+   package's ``.mim/configs``. The forks install the same modules under other
+   distribution names (``onedl-mmsegmentation``), so ``_base_ =
+   'mmseg::...'`` fails with "mmsegmentation is not installed".
+   :func:`register_config_scopes` points the scopes at the installed
+   distributions (and adds ``mmcpal::``).
+2. **CPU DDP.** With ``launcher='pytorch'`` MMEngine initialises NCCL, calls
+   ``torch.cuda.set_device`` and wraps the model with
+   ``device_ids=[local_rank]``, all of which fail without CUDA (upstream has
+   the same bug). :func:`setup_cpu_distributed` initialises a ``gloo``
+   process group first and sets ``device_ids=None`` in the wrapper config.
+"""
+import os
+from importlib.metadata import PackageNotFoundError, distribution
+from typing import Dict
+
+import torch
+
+# Scope -> candidate distribution names, the fork's first.
+_SCOPE_DISTRIBUTIONS: Dict[str, tuple] = {
+    'mmseg': ('onedl-mmsegmentation', 'mmsegmentation'),
+    'mmpretrain': ('onedl-mmpretrain', 'mmpretrain'),
+    'mmengine': ('onedl-mmengine', 'mmengine'),
+    'mmcpal': ('mmcpal', ),
+}
+
+
+def _installed_distribution(candidates: tuple) -> str:
+    """Return the first installed distribution among ``candidates``."""
+    for name in candidates:
+        try:
+            distribution(name)
+            return name
+        except PackageNotFoundError:
+            continue
+    return candidates[0]
+
+
+def register_config_scopes() -> Dict[str, str]:
+    """Make ``mmseg::``, ``mmpretrain::`` and ``mmcpal::`` configs resolvable.
+
+    Updates ``mmengine.config.utils.MODULE2PACKAGE`` in place (the mapping
+    MMEngine consults when it meets ``scope::path`` in ``_base_``). Idempotent.
+
+    Returns:
+        dict: The scope -> distribution entries that were set.
+    """
+    from mmengine.config import utils as config_utils
+
+    updates = {
+        scope: _installed_distribution(candidates)
+        for scope, candidates in _SCOPE_DISTRIBUTIONS.items()
+    }
+    config_utils.MODULE2PACKAGE.update(updates)
+    return updates
+
+
+def setup_cpu_distributed(cfg, launcher: str) -> bool:
+    """Prepare a CPU-only distributed run for the MMEngine Runner.
+
+    When ``launcher`` is not ``'none'`` and CUDA is unavailable, initialise
+    the default process group with the ``gloo`` backend from the ``torchrun``
+    environment (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``)
+    before the Runner does, and make the DDP wrapper use ``device_ids=None``.
+    The Runner then finds the process group initialised and skips its own
+    (CUDA-only) initialisation.
+
+    Args:
+        cfg (mmengine.Config): The config; ``model_wrapper_cfg`` and
+            ``env_cfg.dist_cfg`` are updated in place.
+        launcher (str): The job launcher (``'none'``, ``'pytorch'``,
+            ``'slurm'``, ``'mpi'``).
+
+    Returns:
+        bool: True when the CPU (gloo) set-up was applied.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    import torch.distributed as torch_dist
+
+    if not torch_dist.is_initialized():
+        if 'RANK' not in os.environ or 'WORLD_SIZE' not in os.environ:
+            raise RuntimeError(
+                f"launcher='{launcher}' needs the RANK and WORLD_SIZE "
+                'environment variables; start the job with torchrun '
+                '(tools/dist_train.sh) or use --launcher none.')
+        torch_dist.init_process_group(backend='gloo')
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    env_cfg = cfg.get('env_cfg') or {}
+    dist_cfg = dict(env_cfg.get('dist_cfg') or {})
+    dist_cfg['backend'] = 'gloo'
+    env_cfg['dist_cfg'] = dist_cfg
+    cfg.env_cfg = env_cfg
+    return True
