@@ -1,0 +1,62 @@
+"""Every config in configs/ loads and every type in it resolves."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.registry import init_default_scope
+
+from mmcpal.apis import load_config
+from mmcpal.registry import (DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(
+    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
+                         recursive=True) if '_base_' not in p)
+
+
+def _types(node, key_path=()):
+    """Yield (path, type) of every dict with a 'type' key in a config."""
+    if isinstance(node, dict):
+        if 'type' in node and isinstance(node['type'], str):
+            yield key_path, node['type']
+        for key, value in node.items():
+            yield from _types(value, key_path + (key, ))
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _types(value, key_path + (i, ))
+
+
+def test_there_are_configs():
+    assert len(CONFIGS) >= 8
+
+
+@pytest.mark.parametrize(
+    'path', CONFIGS, ids=[osp.relpath(p, REPO) for p in CONFIGS])
+def test_config_builds(path):
+    cfg = load_config(path)
+    assert cfg.default_scope == 'mmcpal'
+    init_default_scope('mmcpal')
+    # Every pipeline / dataset / hook / metric type resolves.
+    for section, registry in (('train_dataloader', DATASETS),
+                              ('val_dataloader', DATASETS),
+                              ('test_dataloader', DATASETS)):
+        loader = cfg.get(section)
+        if not loader:
+            continue
+        dataset = loader['dataset']
+        assert DATASETS.get(dataset['type']) is not None, dataset['type']
+        for step in dataset.get('pipeline', []):
+            assert TRANSFORMS.get(step['type']) is not None, step['type']
+    for hook in cfg.get('custom_hooks', []) or []:
+        assert HOOKS.get(hook['type']) is not None, hook['type']
+    for key in ('val_evaluator', 'test_evaluator'):
+        evaluator = cfg.get(key)
+        if evaluator:
+            metrics = evaluator if isinstance(evaluator, list) else [evaluator]
+            for metric in metrics:
+                assert METRICS.get(metric['type']) is not None
+    # The model builds (pretrained weights are only loaded by init_weights).
+    model = MODELS.build(cfg.model)
+    assert sum(p.numel() for p in model.parameters()) > 0
+    if cfg.model.get('cpal') is not None:
+        assert model.with_cpal
