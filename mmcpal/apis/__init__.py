@@ -1,4 +1,5 @@
 """The Python API that ``tools/`` call."""
 from .config import load_config, prepare_run_config
+from .inference import init_model
 
-__all__ = ['load_config', 'prepare_run_config']
+__all__ = ['load_config', 'prepare_run_config', 'init_model']
