@@ -8,8 +8,8 @@ from mmengine.logging import print_log
 from mmseg.datasets import PascalVOCDataset
 
 from mmcpal.registry import DATASETS
-from .label_sources import (labels_from_mask, labels_from_xml,
-                            read_id_list, read_label_file)
+from .label_sources import (labels_from_mask, labels_from_xml, read_id_list,
+                            read_label_file)
 
 LABEL_SOURCES = ('auto', 'file', 'mask', 'xml')
 DEFAULT_LABEL_FILE = 'ImageSets/Segmentation/image_labels.tsv'
@@ -41,11 +41,11 @@ def voc_palette(num_entries: int) -> List[List[int]]:
     return palette
 
 
-def _some(ids: Sequence[str], limit: int = 5) -> str:
-    """Format a few ids and the total count for an error message."""
-    shown = ', '.join(repr(i) for i in list(ids)[:limit])
-    more = f' and {len(ids) - limit} more' if len(ids) > limit else ''
-    return f'{len(ids)} id(s): {shown}{more}'
+def _some(items: Sequence[str], limit: int = 5) -> str:
+    """Format a few ids / paths and their count for an error message."""
+    shown = ', '.join(repr(i) for i in list(items)[:limit])
+    more = f' and {len(items) - limit} more' if len(items) > limit else ''
+    return f'{len(items)}: {shown}{more}'
 
 
 @DATASETS.register_module()
@@ -149,6 +149,7 @@ class VOCImageLevelDataset(BaseDataset):
                 f"label_source='file' or 'auto', or drop label_file")
         if not ann_file:
             raise ValueError('ann_file (the image id list) is required')
+        data_root = data_root or ''
         prefix = dict(img_path='JPEGImages', seg_map_path=None)
         prefix.update(data_prefix or {})
         if not prefix.get('seg_map_path'):
@@ -222,14 +223,12 @@ class VOCImageLevelDataset(BaseDataset):
         labels = self._read_labels(ids, source)
         img_dir = self.data_prefix['img_path']
         seg_dir = self.data_prefix.get('seg_map_path')
-        missing = [
-            i for i in ids
-            if not osp.isfile(osp.join(img_dir, i + self.img_suffix))
-        ]
+        img_paths = [osp.join(img_dir, i + self.img_suffix) for i in ids]
+        missing = [p for p in img_paths if not osp.isfile(p)]
         if missing:
             raise FileNotFoundError(
-                f'{self.ann_file}: images listed but missing in {img_dir} '
-                f'(suffix {self.img_suffix!r}): {_some(missing)}')
+                f'image file(s) listed in {self.ann_file} do not exist: '
+                f'{_some(missing)}')
         names = self.class_names
         data_list, unlabeled = [], []
         for img_id in ids:
@@ -261,11 +260,11 @@ class VOCImageLevelDataset(BaseDataset):
         where = self._source_description(source)
         if not self.skip_unlabeled:
             raise ValueError(
-                f'{self.ann_file}: images without any foreground label in '
-                f'{where} (skip_unlabeled=False): {_some(unlabeled)}')
+                f'{self.ann_file}: image ids without any foreground label in '
+                f'{where} (skip_unlabeled=False), {_some(unlabeled)}')
         print_log(
             f'{type(self).__name__}: skipped {len(unlabeled)} image(s) with '
-            f'no foreground label in {where} ({_some(unlabeled)})',
+            f'no foreground label in {where}; ids {_some(unlabeled)}',
             logger='current')
 
     def _source_description(self, source: str) -> str:
@@ -294,7 +293,7 @@ class VOCImageLevelDataset(BaseDataset):
             return 'xml'
         raise FileNotFoundError(
             f'{self.ann_file}: no image-level label source found: no label '
-            f'file {self.label_file}; masks in {seg_dir} missing for '
+            f'file {self.label_file}; masks in {seg_dir} missing for ids '
             f'{_some(no_mask)}; no annotation folder {self.xml_dir}')
 
     def _read_labels(self, ids: List[str],
@@ -306,8 +305,8 @@ class VOCImageLevelDataset(BaseDataset):
             absent = [i for i in ids if i not in table]
             if absent:
                 raise ValueError(
-                    f'label file {self.label_file} has no line for '
-                    f'{_some(absent)} listed in {self.ann_file}')
+                    f'label file {self.label_file} has no line for image '
+                    f'ids listed in {self.ann_file}, {_some(absent)}')
             return {i: table[i] for i in ids}
         if source == 'mask':
             seg_dir = self.data_prefix.get('seg_map_path')

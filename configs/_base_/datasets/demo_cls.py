@@ -5,14 +5,14 @@ dataset_type = 'SyntheticWSSSDataset'
 data_root = 'data/demo'
 crop_size = 160
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),
     dict(type='RandomLongSideResize', scale_range=(128, 192)),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomCropWithValid', crop_size=crop_size),
     dict(type='PackWSSSInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),
     dict(type='PackWSSSInputs'),
 ]
 train_dataloader = dict(

@@ -4,14 +4,14 @@ dataset_type = 'VOCImageLevelDataset'
 data_root = 'data/VOCdevkit/VOC2012'
 crop_size = 512
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),
     dict(type='RandomLongSideResize', scale_range=(320, 640)),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomCropWithValid', crop_size=crop_size),
     dict(type='PackWSSSInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),
     dict(type='PackWSSSInputs'),
 ]
 train_dataloader = dict(

@@ -5,14 +5,14 @@ dataset_type = 'VOCImageLevelDataset'
 data_root = '../shared/data/voc12-mini'
 crop_size = 256
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),
     dict(type='RandomLongSideResize', scale_range=(256, 384)),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomCropWithValid', crop_size=crop_size),
     dict(type='PackWSSSInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),
     dict(type='PackWSSSInputs'),
 ]
 train_dataloader = dict(
