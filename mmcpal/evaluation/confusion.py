@@ -21,7 +21,8 @@ IGNORE_INDEX = 255
 PRED_IGNORE_MODES = ('wrong', 'exclude')
 
 
-def _check_num_classes(num_classes: int) -> None:
+def check_num_classes(num_classes: int) -> None:
+    """Raise a ValueError unless ``num_classes`` is a valid C (1..254)."""
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
         raise ValueError('num_classes must be the number of foreground '
                          f'classes (an int >= 1, e.g. 20 for VOC), got '
@@ -105,7 +106,7 @@ def confusion_matrix(pred: np.ndarray,
     Returns:
         np.ndarray: (C + 1, C + 2) int64 counts; see the module docstring.
     """
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     pred = check_label_map(pred, num_classes, f'{name} (prediction)')
     gt = check_label_map(gt, num_classes, f'{name} (ground truth)')
     if pred.shape != gt.shape:
@@ -198,28 +199,27 @@ def segmentation_scores(confusion: np.ndarray,
     scored = union > 0
     per_class: Dict[str, Dict[str, float]] = {}
     for i, name in enumerate(class_names):
-        per_class[name] = dict(
-            iou=float(iou[i]),
-            precision=float(precision[i]),
-            recall=float(recall[i]),
-            fp=float(fp[i]),
-            fn=float(fn[i]),
-            gt_pixels=int(gt[i]),
-            pred_pixels=int(pred[i]))
-    return dict(
-        miou=_nanmean(iou[scored]),
-        pixel_acc=float(_safe_div(tp.sum(), total)),
-        precision=_nanmean(precision[scored]),
-        recall=_nanmean(recall[scored]),
-        fp=_nanmean(fp[scored]),
-        fn=_nanmean(fn[scored]),
-        coverage=float(_safe_div(square.sum(), valid_total)),
-        pred_fg=float(_safe_div(pred[1:].sum(), total)),
-        gt_fg=float(_safe_div(gt[1:].sum(), total)),
-        bg_in_pred_fg=float(_safe_div(square[0, 1:].sum(), pred[1:].sum())),
-        num_scored_classes=int(scored.sum()),
-        num_pixels=int(total),
-        per_class=per_class)
+        per_class[name] = dict(iou=float(iou[i]),
+                               precision=float(precision[i]),
+                               recall=float(recall[i]),
+                               fp=float(fp[i]),
+                               fn=float(fn[i]),
+                               gt_pixels=int(gt[i]),
+                               pred_pixels=int(pred[i]))
+    return dict(miou=_nanmean(iou[scored]),
+                pixel_acc=float(_safe_div(tp.sum(), total)),
+                precision=_nanmean(precision[scored]),
+                recall=_nanmean(recall[scored]),
+                fp=_nanmean(fp[scored]),
+                fn=_nanmean(fn[scored]),
+                coverage=float(_safe_div(square.sum(), valid_total)),
+                pred_fg=float(_safe_div(pred[1:].sum(), total)),
+                gt_fg=float(_safe_div(gt[1:].sum(), total)),
+                bg_in_pred_fg=float(
+                    _safe_div(square[0, 1:].sum(), pred[1:].sum())),
+                num_scored_classes=int(scored.sum()),
+                num_pixels=int(total),
+                per_class=per_class)
 
 
 def scored_class_names(scores: Dict) -> List[str]:

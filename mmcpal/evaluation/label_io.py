@@ -9,8 +9,8 @@ from PIL import Image
 # PASCAL VOC 2012 foreground classes in mask order 1..20.
 VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car',
                'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse',
-               'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
-               'train', 'tvmonitor')
+               'motorbike', 'person', 'pottedplant', 'sheep', 'sofa', 'train',
+               'tvmonitor')
 
 
 def read_id_list(path: str) -> List[str]:
@@ -65,9 +65,9 @@ def read_label_png(path: str) -> np.ndarray:
         raise ValueError(f'label PNG {path!r} cannot be read: {err}') from err
 
 
-def default_class_names(num_classes: int,
-                        class_names: Optional[Sequence[str]] = None
-                        ) -> List[str]:
+def default_class_names(
+        num_classes: int,
+        class_names: Optional[Sequence[str]] = None) -> List[str]:
     """C + 1 class names, background first.
 
     Args:
@@ -82,7 +82,8 @@ def default_class_names(num_classes: int,
     if class_names is None:
         if num_classes == len(VOC_CLASSES):
             return ['background', *VOC_CLASSES]
-        return ['background'] + [f'class{i}' for i in range(1, num_classes + 1)]
+        return ['background'
+                ] + [f'class{i}' for i in range(1, num_classes + 1)]
     names = list(class_names)
     if len(names) == num_classes:
         return ['background', *names]

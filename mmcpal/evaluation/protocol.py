@@ -40,9 +40,9 @@ class Protocol:
         missing_as_background (list[str]): Ids whose prediction was
             missing and that were scored as all background (evaluated, not
             skipped). Defaults to empty.
-        coverage (float, optional): Fraction of non-ignored GT pixels that
-            were scored (below 1 only with ``pred_ignore='exclude'``).
-            Defaults to None.
+        coverage (float, optional): Percent of non-ignored GT pixels that
+            were scored (below 100 only with ``pred_ignore='exclude'`` and
+            unsure predictions). Defaults to None.
         num_scored_classes (int, optional): Classes that entered the mIoU.
             Defaults to None.
         units (str): Units of the reported scores. Defaults to
@@ -110,9 +110,9 @@ class Protocol:
         if self.missing_as_background:
             ids = self.missing_as_background
             lines.append(f'  - of the evaluated, {len(ids)} had no '
-                         'prediction and were scored as all background ('
-                         + ', '.join(ids[:max_ids])
-                         + (', ...' if len(ids) > max_ids else '') + ')')
+                         'prediction and were scored as all background (' +
+                         ', '.join(ids[:max_ids]) +
+                         (', ...' if len(ids) > max_ids else '') + ')')
         lines += [
             f'- source: {self.source}',
             f'- background rule: {self.threshold_rule}',
@@ -120,13 +120,12 @@ class Protocol:
             f'- prediction 255: {_PRED_IGNORE_TEXT[self.pred_ignore]}',
         ]
         if self.coverage is not None:
-            lines.append(f'- coverage: {100 * self.coverage:.2f} % of '
+            lines.append(f'- coverage: {self.coverage:.2f} % of '
                          'non-ignored GT pixels scored')
         lines.append(f'- CRF: {"yes" if self.crf else "no"}')
         scored = ('' if self.num_scored_classes is None else
-                  f' ({self.num_scored_classes} of '
-                  f'{self.num_classes + 1} incl. background, at the best '
-                  'point)')
+                  f'; {self.num_scored_classes} of {self.num_classes + 1} '
+                  'classes (incl. background) scored')
         lines.append(f'- mIoU: {self.miou_classes}{scored}')
         lines.append(f'- units: {self.units}')
         return '\n'.join(lines)

@@ -84,12 +84,11 @@ class EvalResult:
 
     def to_json_dict(self) -> Dict:
         """``{"protocol", "best", "curve", "per_class", "confusion"}``."""
-        return dict(
-            protocol=self.protocol.to_dict(),
-            best=dict(self.best),
-            curve=[dict(row) for row in self.curve],
-            per_class=self.per_class,
-            confusion=np.asarray(self.confusion).tolist())
+        return dict(protocol=self.protocol.to_dict(),
+                    best=dict(self.best),
+                    curve=[dict(row) for row in self.curve],
+                    per_class=self.per_class,
+                    confusion=np.asarray(self.confusion).tolist())
 
     def save_json(self, path: str) -> None:
         """Write :meth:`to_json_dict` to ``path`` (folders are created)."""
@@ -107,11 +106,11 @@ class EvalResult:
     def _summary_table(self) -> List[str]:
         rule = self._rule_header()
         rows = self.curve or [self.best]
-        headers = ([rule] if self.curve else []) + [
-            header for _, header in _SUMMARY_COLUMNS
+        headers = ([rule] if self.curve else
+                   []) + [header for _, header in _SUMMARY_COLUMNS]
+        lines = [
+            '| ' + ' | '.join(headers) + ' |', '|' + '---|' * len(headers)
         ]
-        lines = ['| ' + ' | '.join(headers) + ' |',
-                 '|' + '---|' * len(headers)]
         for row in rows:
             cells = [_fmt(row[key]) for key, _ in _SUMMARY_COLUMNS]
             if self.curve:
@@ -123,8 +122,9 @@ class EvalResult:
 
     def _class_table(self) -> List[str]:
         headers = ['class'] + [header for _, header in _CLASS_COLUMNS]
-        lines = ['| ' + ' | '.join(headers) + ' |',
-                 '|' + '---|' * len(headers)]
+        lines = [
+            '| ' + ' | '.join(headers) + ' |', '|' + '---|' * len(headers)
+        ]
         for name, row in self.per_class.items():
             cells = [name] + [_fmt(row[key]) for key, _ in _CLASS_COLUMNS]
             lines.append('| ' + ' | '.join(cells) + ' |')
@@ -149,11 +149,16 @@ class EvalResult:
         Returns:
             str: Markdown text.
         """
-        parts = [f'## {self.title}', '', '**Protocol**', '',
-                 self.protocol.to_markdown(), '']
+        parts = [
+            f'## {self.title}', '', '**Protocol**', '',
+            self.protocol.to_markdown(), ''
+        ]
         parts += self._summary_table()
         parts += ['', f'**{self.best_line()}** ({self.protocol.units})']
         if per_class:
-            parts += ['', 'Per class at the best point:', '']
+            parts += [
+                '', 'Per class at the best point (- = undefined: class '
+                'absent, or never predicted for precision):', ''
+            ]
             parts += self._class_table()
         return '\n'.join(parts) + '\n'

@@ -17,12 +17,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from mmcpal.pseudo.cam_io import cam_path, load_cam_arrays
-from .confusion import (_check_num_classes, check_label_map,
-                        confusion_from_index, confusion_index,
-                        segmentation_scores)
+from .confusion import (check_label_map, check_num_classes,
+                        confusion_from_index, segmentation_scores)
 from .label_io import default_class_names, read_label_png
 from .protocol import Protocol
-from .result import EvalResult, per_class_percent, summary_row
+from .result import EvalResult, per_class_percent, summary_row, to_percent
 
 # The sweep must start near 0: peaky CAMs of weak or short-trained networks
 # had their best background threshold at or below 0.05 on voc12-mini
@@ -96,9 +95,9 @@ def _rules(thresholds: Optional[Sequence[float]],
     if alphas is not None and thresholds is not None:
         raise ValueError('give thresholds (constant background score) or '
                          'alphas, not both')
-    kind, values = (('alpha', alphas) if alphas is not None else
-                    ('threshold', thresholds if thresholds is not None else
-                     DEFAULT_THRESHOLDS))
+    kind, values = (('alpha', alphas) if alphas is not None else (
+        'threshold',
+        thresholds if thresholds is not None else DEFAULT_THRESHOLDS))
     values = [float(v) for v in values]
     if not values:
         raise ValueError(f'the {kind} sweep is empty')
@@ -137,7 +136,7 @@ def seed_confusions(cams: np.ndarray,
     Returns:
         np.ndarray: (R, C + 1, C + 2) int64, R = number of rules.
     """
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     kind, values = _rules(thresholds, alphas)
     cams = np.asarray(cams, dtype=np.float32)
     keys = np.asarray(keys, dtype=np.int64)
@@ -178,20 +177,20 @@ def _rule_text(kind: str, values: List[float]) -> str:
             f'[bg, CAMs] (ties -> background); sweep alpha in {{{listed}}}')
 
 
-def evaluate_cam_dir(cam_dir: str,
-                     gt_dir: str,
-                     ids: Sequence[str],
-                     num_classes: int,
-                     *,
-                     thresholds: Optional[Sequence[float]] = None,
-                     alphas: Optional[Sequence[float]] = None,
-                     pred_ignore: str = 'wrong',
-                     on_missing: str = 'skip',
-                     cam_key: str = 'cams',
-                     split: str = '',
-                     crf: bool = False,
-                     class_names: Optional[Sequence[str]] = None
-                     ) -> EvalResult:
+def evaluate_cam_dir(
+        cam_dir: str,
+        gt_dir: str,
+        ids: Sequence[str],
+        num_classes: int,
+        *,
+        thresholds: Optional[Sequence[float]] = None,
+        alphas: Optional[Sequence[float]] = None,
+        pred_ignore: str = 'wrong',
+        on_missing: str = 'skip',
+        cam_key: str = 'cams',
+        split: str = '',
+        crf: bool = False,
+        class_names: Optional[Sequence[str]] = None) -> EvalResult:
     """Seed mIoU of a folder of CAM files over a background-rule sweep.
 
     Each ``<cam_dir>/<id>.npz`` is read once; one confusion matrix per rule
@@ -224,7 +223,7 @@ def evaluate_cam_dir(cam_dir: str,
     Returns:
         EvalResult: Protocol, curve, best point and per-class scores.
     """
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     kind, values = _rules(thresholds, alphas)
     if on_missing not in ON_MISSING_MODES:
         raise ValueError(f'on_missing must be one of {ON_MISSING_MODES}, got '
@@ -235,17 +234,15 @@ def evaluate_cam_dir(cam_dir: str,
         raise FileNotFoundError(f'ground-truth folder {gt_dir!r} does not '
                                 'exist')
     names = default_class_names(num_classes, class_names)
-    protocol = Protocol(
-        split=split,
-        source=f'CAM files in {cam_dir} (array {cam_key!r})',
-        num_classes=num_classes,
-        threshold_rule=_rule_text(kind, values),
-        crf=crf,
-        pred_ignore=pred_ignore)
+    protocol = Protocol(split=split,
+                        source=f'CAM files in {cam_dir} (array {cam_key!r})',
+                        num_classes=num_classes,
+                        threshold_rule=_rule_text(kind, values),
+                        crf=crf,
+                        pred_ignore=pred_ignore)
     sweep = dict(thresholds=values) if kind == 'threshold' else dict(
         alphas=values)
-    total = np.zeros((len(values), num_classes + 1, num_classes + 2),
-                     np.int64)
+    total = np.zeros((len(values), num_classes + 1, num_classes + 2), np.int64)
     for img_id in ids:
         gt_path = osp.join(gt_dir, img_id + '.png')
         path = cam_path(cam_dir, img_id)
@@ -273,8 +270,12 @@ def evaluate_cam_dir(cam_dir: str,
             protocol.missing_as_background.append(img_id)
             cams = np.zeros((0, *gt.shape), np.float32)
             keys = np.zeros((0, ), np.int64)
-        total += seed_confusions(
-            cams, keys, gt, num_classes, name=path, **sweep)
+        total += seed_confusions(cams,
+                                 keys,
+                                 gt,
+                                 num_classes,
+                                 name=path,
+                                 **sweep)
         protocol.num_images += 1
     if protocol.num_images == 0:
         raise ValueError(f'no image of {split or "the list"} could be '
@@ -294,23 +295,22 @@ def _sweep_result(protocol: Protocol, kind: str, values: List[float],
     mious = np.array([s['miou'] for s in all_scores], dtype=np.float64)
     best_i = int(np.nanargmax(mious)) if not np.isnan(mious).all() else 0
     best = curve[best_i]
-    protocol.coverage = all_scores[best_i]['coverage']
+    protocol.coverage = to_percent(all_scores[best_i]['coverage'])
     protocol.num_scored_classes = all_scores[best_i]['num_scored_classes']
-    return EvalResult(
-        protocol=protocol,
-        best=best,
-        curve=curve,
-        per_class=per_class_percent(all_scores[best_i]),
-        confusion=confusions[best_i],
-        title='Seed evaluation')
+    return EvalResult(protocol=protocol,
+                      best=best,
+                      curve=curve,
+                      per_class=per_class_percent(all_scores[best_i]),
+                      confusion=confusions[best_i],
+                      title='Seed evaluation')
 
 
-def sweep_from_confusions(confusions: np.ndarray,
-                          values: Sequence[float],
-                          protocol: Protocol,
-                          kind: str = 'threshold',
-                          class_names: Optional[Sequence[str]] = None
-                          ) -> EvalResult:
+def sweep_from_confusions(
+        confusions: np.ndarray,
+        values: Sequence[float],
+        protocol: Protocol,
+        kind: str = 'threshold',
+        class_names: Optional[Sequence[str]] = None) -> EvalResult:
     """Build an :class:`EvalResult` from already accumulated matrices.
 
     Args:

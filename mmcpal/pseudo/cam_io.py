@@ -69,8 +69,7 @@ def _check_arrays(path: str, cams: np.ndarray, keys: np.ndarray) -> None:
                          f'got dtype {cams.dtype}')
     if cams.size and not np.isfinite(cams).all():
         raise ValueError(f'save_cams({path!r}): cams contain NaN or inf')
-    if cams.size and (cams.min() < -_RANGE_TOL
-                      or cams.max() > 1 + _RANGE_TOL):
+    if cams.size and (cams.min() < -_RANGE_TOL or cams.max() > 1 + _RANGE_TOL):
         raise ValueError(f'save_cams({path!r}): cams must be normalised to '
                          f'[0, 1], got range [{float(cams.min()):.4g}, '
                          f'{float(cams.max()):.4g}]')
@@ -184,8 +183,7 @@ def load_cams(path: str) -> Tuple[np.ndarray, np.ndarray]:
         CAMFileError: The file is truncated or corrupt (a ValueError).
     """
     arrays = load_cam_arrays(path)
-    return (arrays['cams'].astype(np.float32),
-            arrays['keys'].astype(np.int64))
+    return (arrays['cams'].astype(np.float32), arrays['keys'].astype(np.int64))
 
 
 def is_complete(path: str) -> bool:

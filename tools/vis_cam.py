@@ -1,0 +1,79 @@
+"""PNG grids of CAMs: image | CAM per class | seed | mask | GT, per row.
+
+Example::
+
+    python tools/vis_cam.py --cam-dir work_dirs/cams --data-root data/VOC2012 \
+        --out-dir work_dirs/vis --num-images 12 --threshold 0.05
+"""
+import argparse
+import os.path as osp
+import sys
+
+from mmcpal.evaluation import read_id_list
+from mmcpal.visualization import vis_cam_dir
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Draw CAM overlays, seeds, masks and GT as PNG grids')
+    parser.add_argument('--cam-dir',
+                        required=True,
+                        help='folder of <id>.npz CAM files')
+    parser.add_argument('--data-root',
+                        required=True,
+                        help='dataset root (e.g. .../VOC2012)')
+    parser.add_argument('--out-dir', required=True, help='output folder')
+    parser.add_argument(
+        '--split-file',
+        default='ImageSets/Segmentation/train.txt',
+        help='id list, relative to --data-root unless absolute')
+    parser.add_argument('--ids',
+                        nargs='+',
+                        help='image ids (instead of the split file)')
+    parser.add_argument('--img-dir',
+                        default='JPEGImages',
+                        help='image folder under --data-root')
+    parser.add_argument('--gt-dir',
+                        default='SegmentationClass',
+                        help="GT folder under --data-root ('' for none)")
+    parser.add_argument('--mask-dir', help='optional folder of PNG masks')
+    parser.add_argument('--threshold',
+                        type=float,
+                        default=0.05,
+                        help='background score of the seed tile')
+    parser.add_argument('--num-images',
+                        type=int,
+                        default=12,
+                        help='draw at most this many images')
+    parser.add_argument('--rows-per-png', type=int, default=6)
+    parser.add_argument('--tile-height', type=int, default=160)
+    parser.add_argument('--num-classes', type=int, default=20)
+    return parser.parse_args(argv)
+
+
+def _under_root(root: str, path: str) -> str:
+    return path if osp.isabs(path) else osp.join(root, path)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    ids = args.ids or read_id_list(_under_root(args.data_root,
+                                               args.split_file))
+    gt_dir = _under_root(args.data_root, args.gt_dir) if args.gt_dir else None
+    paths = vis_cam_dir(args.cam_dir,
+                        _under_root(args.data_root, args.img_dir),
+                        ids[:args.num_images],
+                        args.out_dir,
+                        num_classes=args.num_classes,
+                        gt_dir=gt_dir,
+                        mask_dir=args.mask_dir,
+                        threshold=args.threshold,
+                        tile_height=args.tile_height,
+                        rows_per_png=args.rows_per_png)
+    for path in paths:
+        print(path)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
