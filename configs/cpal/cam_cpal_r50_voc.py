@@ -4,6 +4,7 @@
 _base_ = ['../cam/cam_r50_voc.py']
 model = dict(
     cpal=dict(
+        _delete_=True,
         type='CPALBranch',
         in_channels=1024 + 2048,  # last two ResNet stages, resized to CAM grid
         in_index=(-2, -1),

@@ -3,6 +3,7 @@
 _base_ = ['../cam/cam_squeezenet_demo.py']
 model = dict(
     cpal=dict(
+        _delete_=True,
         type='CPALBranch',
         in_channels=256 + 512,  # fire5 + fire9, resized to the CAM grid
         in_index=(-2, -1),

@@ -3,6 +3,7 @@
 _base_ = ['../cam/cam_squeezenet_voc12mini.py']
 model = dict(
     cpal=dict(
+        _delete_=True,
         type='CPALBranch',
         in_channels=256 + 512,
         in_index=(-2, -1),

@@ -1,3 +1,6 @@
 from .compat import register_config_scopes, setup_cpu_distributed
+from .set_env import register_all_modules
 
-__all__ = ['register_config_scopes', 'setup_cpu_distributed']
+__all__ = [
+    'register_config_scopes', 'setup_cpu_distributed', 'register_all_modules'
+]

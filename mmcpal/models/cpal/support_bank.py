@@ -49,8 +49,8 @@ class SupportBank(nn.Module):
         self.num_classes = num_classes
         self.capacity = capacity
         self.embed_dims = embed_dims
-        self.register_buffer(
-            'bank', torch.zeros(num_classes, capacity, embed_dims))
+        self.register_buffer('bank',
+                             torch.zeros(num_classes, capacity, embed_dims))
         self.register_buffer('bank_ptr',
                              torch.zeros(num_classes, dtype=torch.long))
         self.register_buffer('bank_count',
@@ -81,10 +81,9 @@ class SupportBank(nn.Module):
             return
         classes = classes.long()
         if classes.min() < 0 or classes.max() >= self.num_classes:
-            raise ValueError(
-                'SupportBank.enqueue: `classes` must lie in [0, '
-                f'{self.num_classes}), but got values in '
-                f'[{int(classes.min())}, {int(classes.max())}]')
+            raise ValueError('SupportBank.enqueue: `classes` must lie in [0, '
+                             f'{self.num_classes}), but got values in '
+                             f'[{int(classes.min())}, {int(classes.max())}]')
         entries = entries.detach().to(self.bank)
         cap = self.capacity
         for c in torch.unique(classes).tolist():
@@ -97,8 +96,8 @@ class SupportBank(nn.Module):
                 x = x[-cap:]
             else:
                 start = int(self.bank_ptr[c])
-            slots = (start + torch.arange(
-                x.shape[0], device=self.bank.device)) % cap
+            slots = (start +
+                     torch.arange(x.shape[0], device=self.bank.device)) % cap
             self.bank[c, slots] = x
             self.bank_ptr[c] = (self.bank_ptr[c] + n) % cap
             self.bank_count[c] = min(int(self.bank_count[c]) + n, cap)
