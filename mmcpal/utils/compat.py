@@ -27,7 +27,6 @@ import torch
 _SCOPE_DISTRIBUTIONS: Dict[str, tuple] = {
     'mmseg': ('onedl-mmsegmentation', 'mmsegmentation'),
     'mmpretrain': ('onedl-mmpretrain', 'mmpretrain'),
-    'mmengine': ('onedl-mmengine', 'mmengine'),
     'mmcpal': ('mmcpal', ),
 }
 
