@@ -4,4 +4,4 @@ _base_ = [
     '../_base_/schedules/cam_cpu_10ep.py', '../_base_/default_runtime.py'
 ]
 model = dict(num_classes=6)
-train_cfg = dict(max_epochs=5, val_interval=5)
+train_cfg = dict(max_epochs=10, val_interval=5)

@@ -1,0 +1,358 @@
+"""Multi-scale, flip-augmented CAM inference (train-set CAM seeds).
+
+For one image with ground-truth classes ``keys`` (mask values 1..C):
+
+    M = sum over scales s, flips f of f(up(ReLU(A(f(resize_s(x))))))
+    CAM_k = M_k / (max M_k + 1e-5)      for k in keys
+
+with ``A`` the model's raw CAM (``forward_cam``), ``up`` a bilinear
+(``align_corners=False``) upsampling to the image size and the scales
+``(1.0, 0.5, 1.5, 2.0)`` by default (docs/cpal-method.md section 11; IRN,
+``step/make_cam.py`` in jiwoon-ahn/irn).
+
+Two implementations compute the same maps:
+
+- :func:`multiscale_cam_loop`, the reference: the per-image, per-scale loop of
+  IRN / AMN. IRN's ``VOC12ClassificationDatasetMSF`` (``voc12/dataloader.py``)
+  rescales and normalises the image per scale and stacks ``[img, flip(img)]``;
+  ``step/make_cam.py`` runs one forward per scale on that pair;
+  ``net/resnet50_cam.py`` (``CAM.forward``) applies ReLU and adds the flipped
+  map back; all C classes are upsampled and the image's classes selected at
+  the end (``valid_cat``).
+- :func:`multiscale_cam` / :func:`multiscale_cam_batch`, the batched one:
+  normalises each image once, puts the original and the flip of a scale in one
+  forward together with other images of the same size (bounded by
+  ``max_pixels_per_batch``), in ``channels_last`` memory format, keeps only
+  the labelled classes *before* upsampling and adds the flipped map back on
+  the feature grid. Bilinear resizing with ``align_corners=False`` commutes
+  with a horizontal flip (sample position ``(x + 0.5) * in / out - 0.5`` is
+  mirror-symmetric), so ``up(a) + flip(up(b)) == up(a + flip(b))`` up to
+  float rounding.
+
+IRN files cited: jiwoon-ahn/irn at commit 057cea6e.
+
+Speed (``benchmarks/cam_speed.py``, one CPU thread, 500x375 images): the
+batched path runs 1.7x the loop's images/s with SqueezeNet and 1.15x with a
+ResNet-50 at output stride 16. On a CPU the convolutions dominate and cost
+the same in both; the gain comes from ``channels_last`` and the smaller
+upsampling, while stacking more images per forward gains nothing there (it
+pays on a GPU).
+
+Note:
+    Differences from IRN [choice]: the image is resized bilinearly on the
+    normalised float tensor (IRN: PIL bicubic on uint8), and CAMs are
+    upsampled straight to the image size (IRN: to the size rounded up to a
+    multiple of 16, then cropped). The model must be in ``eval()`` mode
+    (BatchNorm statistics); it is not switched here.
+"""
+from collections import OrderedDict
+from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
+                    Tuple, Union)
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+DEFAULT_SCALES = (1.0, 0.5, 1.5, 2.0)
+# Input pixels (batch x height x width) of one forward. The original and its
+# flip of one image at scale 2.0 on a 500x375 VOC image take 1.5e6, so the
+# default allows one VOC image per forward at scale 2 and ~10 at scale 0.5.
+DEFAULT_MAX_PIXELS = 2_000_000
+# Added to the per-class max before dividing (IRN step/make_cam.py).
+NORM_EPS = 1e-5
+
+ExtraFn = Callable[[torch.Tensor], Dict[str, torch.Tensor]]
+LabelLike = Union[torch.Tensor, np.ndarray, Sequence[float]]
+
+
+class MultiScaleCAM(NamedTuple):
+    """Result of multi-scale CAM inference for one image.
+
+    Attributes:
+        cams (Tensor): (K, H, W) float32 in [0, 1], one map per
+            ground-truth class, on the model's device.
+        keys (Tensor): (K,) int64 mask values (1..C) of the maps.
+        extra (dict[str, Tensor]): Extra maps from ``extra_fn`` (e.g.
+            ``pacam``), each (K, H, W), aggregated like ``cams``.
+    """
+    cams: torch.Tensor
+    keys: torch.Tensor
+    extra: Dict[str, torch.Tensor]
+
+
+def _check_scales(scales: Sequence[float]) -> Tuple[float, ...]:
+    scales = tuple(float(s) for s in scales)
+    if not scales or any(s <= 0 for s in scales):
+        raise ValueError(f'scales must be a non-empty sequence of positive '
+                         f'numbers, got {scales}')
+    return scales
+
+
+def _check_image(img: torch.Tensor, name: str = 'img') -> torch.Tensor:
+    if not isinstance(img, torch.Tensor):
+        img = torch.from_numpy(np.ascontiguousarray(img))
+    if img.dim() != 3 or img.shape[0] != 3:
+        raise ValueError(f'{name} must be a (3, H, W) BGR tensor (channels '
+                         f'first, as PackWSSSInputs gives), got shape '
+                         f'{tuple(img.shape)}')
+    return img
+
+
+def label_keys(label: LabelLike, num_classes: int) -> torch.Tensor:
+    """Mask values (1..C) of the classes present in a multi-hot label.
+
+    Args:
+        label (Tensor | np.ndarray | sequence): Multi-hot (C,) label.
+        num_classes (int): C, foreground classes of the model.
+
+    Returns:
+        Tensor: (K,) int64 on the CPU, sorted.
+    """
+    label = torch.as_tensor(np.asarray(label, dtype=np.float32)
+                            if not isinstance(label, torch.Tensor) else label)
+    if label.dim() != 1 or label.numel() != num_classes:
+        raise ValueError(f'label must be a multi-hot vector of length '
+                         f'num_classes={num_classes}, got shape '
+                         f'{tuple(label.shape)}')
+    return torch.nonzero(label.detach().cpu() > 0)[:, 0].long() + 1
+
+
+def scaled_size(size: Tuple[int, int], scale: float) -> Tuple[int, int]:
+    """Image size at ``scale``: ``round(H * s), round(W * s)``, at least 1
+    (IRN ``imutils.pil_rescale`` rounds the same way)."""
+    return (max(1, int(round(size[0] * scale))),
+            max(1, int(round(size[1] * scale))))
+
+
+def preprocess(model: nn.Module, imgs: torch.Tensor) -> torch.Tensor:
+    """Normalise raw BGR images with the model's data preprocessor.
+
+    Calls ``model.data_preprocessor({'inputs': imgs}, False)`` (for an
+    ``ImgDataPreprocessor``: move to its device, optional BGR->RGB, float,
+    ``(x - mean) / std``, pad to ``pad_size_divisor``) and crops any padding
+    away: the CAM of the padded border is not wanted here.
+
+    Args:
+        model (nn.Module): A model with a ``data_preprocessor``.
+        imgs (Tensor): (N, 3, H, W) uint8 or float BGR images.
+
+    Returns:
+        Tensor: (N, 3, H, W) float32 on the preprocessor's device.
+    """
+    h, w = imgs.shape[-2:]
+    out = model.data_preprocessor({'inputs': imgs}, False)['inputs']
+    return out[..., :h, :w].float()
+
+
+def _resize(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode='bilinear', align_corners=False)
+
+
+def _normalise(maps: torch.Tensor) -> torch.Tensor:
+    """Divide each (K, H, W) channel by its max + 1e-5 (IRN make_cam.py)."""
+    peak = maps.flatten(1).max(dim=1).values
+    return maps / (peak[:, None, None] + NORM_EPS)
+
+
+def _forward_maps(model: nn.Module, inputs: torch.Tensor,
+                  extra_fn: Optional[ExtraFn]) -> Dict[str, torch.Tensor]:
+    """ReLU'd CAM (and extra maps) of a batch, keyed by name."""
+    maps = {'cams': model.forward_cam(inputs)}
+    if extra_fn is not None:
+        extra = extra_fn(inputs)
+        if 'cams' in extra:
+            raise ValueError("extra_fn must not return a map named 'cams'")
+        maps.update(extra)
+    return {name: F.relu(m.float()) for name, m in maps.items()}
+
+
+@torch.no_grad()
+def multiscale_cam_loop(model: nn.Module,
+                        img: torch.Tensor,
+                        label: LabelLike,
+                        *,
+                        scales: Sequence[float] = DEFAULT_SCALES,
+                        flip: bool = True,
+                        extra_fn: Optional[ExtraFn] = None) -> MultiScaleCAM:
+    """Reference multi-scale CAM: one forward per scale, as IRN / AMN do.
+
+    Per scale: resize the raw image, normalise it, forward ``[x, flip(x)]``,
+    ReLU, upsample all C maps of both to the image size, flip the second
+    back and add; after the last scale keep the labelled classes and
+    max-normalise (IRN ``step/make_cam.py``). Slow on purpose: used by the
+    tests and the benchmark to check :func:`multiscale_cam`.
+
+    Args:
+        model (nn.Module): Has ``forward_cam``, ``num_classes`` and
+            ``data_preprocessor``; in eval mode.
+        img (Tensor): (3, H, W) uint8 BGR image.
+        label (Tensor | np.ndarray | sequence): Multi-hot (C,) label.
+        scales (sequence[float]): Defaults to (1.0, 0.5, 1.5, 2.0).
+        flip (bool): Add the horizontal flip of each scale.
+            Defaults to True.
+        extra_fn (callable, optional): See :func:`multiscale_cam_batch`.
+            Defaults to None.
+
+    Returns:
+        MultiScaleCAM: ``cams`` (K, H, W), ``keys`` (K,), ``extra``.
+    """
+    scales = _check_scales(scales)
+    img = _check_image(img)
+    keys = label_keys(label, model.num_classes)
+    size = tuple(img.shape[-2:])
+    total: Dict[str, torch.Tensor] = {}
+    for s in scales:
+        x = _resize(img[None].float(), scaled_size(size, s))
+        x = preprocess(model, x)
+        if flip:
+            x = torch.cat([x, x.flip(-1)], dim=0)
+        for name, m in _forward_maps(model, x, extra_fn).items():
+            up = _resize(m, size)
+            summed = up[0] + up[1].flip(-1) if flip else up[0]
+            total[name] = total[name] + summed if name in total else summed
+    sel = (keys - 1).to(total['cams'].device)
+    out = {name: _normalise(m[sel]) for name, m in total.items()}
+    cams = out.pop('cams')
+    return MultiScaleCAM(cams, keys.to(cams.device), out)
+
+
+def _chunks(n: int, per_image: int, max_pixels: int) -> List[slice]:
+    """Split ``n`` images into runs whose forward stays under max_pixels."""
+    size = max(1, max_pixels // max(1, per_image))
+    return [slice(i, min(n, i + size)) for i in range(0, n, size)]
+
+
+@torch.no_grad()
+def multiscale_cam_batch(
+        model: nn.Module,
+        imgs: Sequence[torch.Tensor],
+        labels: Sequence[LabelLike],
+        *,
+        scales: Sequence[float] = DEFAULT_SCALES,
+        flip: bool = True,
+        max_pixels_per_batch: int = DEFAULT_MAX_PIXELS,
+        channels_last: bool = True,
+        extra_fn: Optional[ExtraFn] = None) -> List[MultiScaleCAM]:
+    """Batched multi-scale CAM of several images.
+
+    Images of the same size share forwards: at each scale the originals and
+    their flips of up to ``max_pixels_per_batch // (2 h_s w_s)`` images (at
+    least one image with its flip) go through the model at once. Only the
+    labelled classes are upsampled. Equal to :func:`multiscale_cam_loop`
+    image by image up to float rounding.
+
+    Args:
+        model (nn.Module): Has ``forward_cam(inputs) -> (N, C, h, w)`` raw
+            CAMs, ``num_classes`` and ``data_preprocessor``; in eval mode.
+        imgs (sequence[Tensor]): (3, H, W) uint8 BGR images (any sizes).
+        labels (sequence): One multi-hot (C,) label per image.
+        scales (sequence[float]): Defaults to (1.0, 0.5, 1.5, 2.0).
+        flip (bool): Add the horizontal flip of each scale.
+            Defaults to True.
+        max_pixels_per_batch (int): Upper bound on N x h x w of one
+            forward (memory knob); one image with its flip is always run
+            together. Defaults to 2_000_000.
+        channels_last (bool): Feed the model NHWC-strided inputs
+            (``torch.channels_last``): same maps up to float rounding,
+            faster convolutions and pooling with oneDNN on CPU (measured
+            1.1-1.8x per forward, ``benchmarks/cam_speed.py``) and with
+            cuDNN. Defaults to True.
+        extra_fn (callable, optional): Called on every preprocessed batch
+            (N, 3, h, w) that goes through ``forward_cam``; returns a dict of
+            extra (N, C, h', w') maps (e.g. ``{'pacam': ...}`` for CPAL's
+            inspection), aggregated exactly like the CAM (ReLU, upsample,
+            flip back, sum, labelled classes, max-normalise). Defaults to
+            None.
+
+    Returns:
+        list[MultiScaleCAM]: One result per image, in input order. An image
+        without labelled classes gets ``cams`` of shape (0, H, W).
+    """
+    scales = _check_scales(scales)
+    if len(imgs) != len(labels):
+        raise ValueError(f'got {len(imgs)} images but {len(labels)} labels')
+    if max_pixels_per_batch <= 0:
+        raise ValueError(f'max_pixels_per_batch must be > 0, got '
+                         f'{max_pixels_per_batch}')
+    imgs = [_check_image(im, f'imgs[{i}]') for i, im in enumerate(imgs)]
+    keys = [label_keys(lb, model.num_classes) for lb in labels]
+    results: List[Optional[MultiScaleCAM]] = [None] * len(imgs)
+    groups: Dict[Tuple[int, int], List[int]] = OrderedDict()
+    for i, im in enumerate(imgs):
+        if len(keys[i]):
+            groups.setdefault(tuple(im.shape[-2:]), []).append(i)
+        else:  # nothing to compute: K = 0
+            results[i] = MultiScaleCAM(
+                torch.zeros((0, ) + tuple(im.shape[-2:])), keys[i], {})
+
+    for size, idx in groups.items():
+        norm = preprocess(model, torch.stack([imgs[i] for i in idx]))
+        totals: List[Dict[str, torch.Tensor]] = [{} for _ in idx]
+        for s in scales:
+            s_size = scaled_size(size, s)
+            per_image = s_size[0] * s_size[1] * (2 if flip else 1)
+            for run in _chunks(len(idx), per_image, max_pixels_per_batch):
+                x = _resize(norm[run], s_size)
+                b = x.shape[0]
+                if flip:
+                    x = torch.cat([x, x.flip(-1)], dim=0)
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                run_keys = [keys[i] for i in idx[run]]
+                for name, m in _forward_maps(model, x, extra_fn).items():
+                    if flip:
+                        m = m[:b] + m[b:].flip(-1)
+                    # The labelled classes of every image of the run,
+                    # upsampled in one call.
+                    sel = torch.cat([
+                        m[j, k.to(m.device) - 1]
+                        for j, k in enumerate(run_keys)
+                    ])
+                    up = _resize(sel[None], size)[0]
+                    for j, part in enumerate(
+                            up.split([len(k) for k in run_keys])):
+                        acc = totals[run.start + j]
+                        acc[name] = acc[name] + part if name in acc else part
+        for j, i in enumerate(idx):
+            out = {name: _normalise(m) for name, m in totals[j].items()}
+            cams = out.pop('cams')
+            results[i] = MultiScaleCAM(cams, keys[i].to(cams.device), out)
+    return results
+
+
+def multiscale_cam(model: nn.Module,
+                   img: torch.Tensor,
+                   label: LabelLike,
+                   *,
+                   scales: Sequence[float] = DEFAULT_SCALES,
+                   flip: bool = True,
+                   max_pixels_per_batch: int = DEFAULT_MAX_PIXELS,
+                   channels_last: bool = True,
+                   extra_fn: Optional[ExtraFn] = None) -> MultiScaleCAM:
+    """Batched multi-scale CAM of one image (see
+    :func:`multiscale_cam_batch`).
+
+    Args:
+        model (nn.Module): CAM model in eval mode.
+        img (Tensor): (3, H, W) uint8 BGR image.
+        label (Tensor | np.ndarray | sequence): Multi-hot (C,) label.
+        scales (sequence[float]): Defaults to (1.0, 0.5, 1.5, 2.0).
+        flip (bool): Defaults to True.
+        max_pixels_per_batch (int): Defaults to 2_000_000.
+        channels_last (bool): Defaults to True.
+        extra_fn (callable, optional): Defaults to None.
+
+    Returns:
+        MultiScaleCAM: ``cams`` (K, H, W) in [0, 1], ``keys`` (K,) 1..C,
+        ``extra``.
+    """
+    return multiscale_cam_batch(
+        model, [img], [label],
+        scales=scales,
+        flip=flip,
+        max_pixels_per_batch=max_pixels_per_batch,
+        channels_last=channels_last,
+        extra_fn=extra_fn)[0]
