@@ -58,9 +58,11 @@ DEMO_SUBTYPES: Dict[str, Tuple[str, ...]] = {
     'sofa': ('couch', 'armchair'),
 }
 
+_RGB = Tuple[int, int, int]
+
 #: The discriminative part (marking) of each class: badge shape and its two
 #: colours (RGB). The colours appear nowhere else in the data.
-DEMO_PARTS: Dict[str, Tuple[str, Tuple[int, int, int], Tuple[int, int, int]]] = {
+DEMO_PARTS: Dict[str, Tuple[str, _RGB, _RGB]] = {
     'boat': ('disc', (255, 220, 0), (0, 40, 255)),
     'cow': ('square', (255, 0, 200), (0, 255, 60)),
     'train': ('diamond', (0, 255, 255), (220, 0, 0)),
