@@ -4,8 +4,9 @@
 #
 # The IR labels (<ir_label_dir>/<img_id>.png: 0 background, 1..C confident
 # foreground, 255 unsure) are made from the CAMs first. Point the run at them
-# with  --cfg-options train_dataloader.dataset.ir_label_dir=DIR
-# (`ir_label_dir` below is only the default written into that key).
+# with  --cfg-options train_dataloader.dataset.pipeline.1.ir_label_dir=DIR
+# (`ir_label_dir` below is only the default written into that key; the
+# ground-truth masks are not loaded).
 _base_ = ['../_base_/models/irn_r50.py', '../_base_/default_runtime.py']
 
 ir_label_dir = 'work_dirs/irn_r50_voc/ir_labels'
@@ -17,7 +18,7 @@ crop_size = 512
 pad_bgr = (103.53, 116.28, 123.675)
 train_pipeline = [
     dict(type='LoadImageChecked'),
-    dict(type='LoadSegMap'),  # the IR label map, via IRLabelDataset
+    dict(type='LoadIRLabel', ir_label_dir=ir_label_dir),  # keep at index 1
     dict(type='RandomRescale', ratio_range=(0.5, 1.5)),
     dict(type='RandomFlip', prob=0.5),
     dict(
@@ -34,14 +35,11 @@ train_dataloader = dict(
     drop_last=True,  # as IRN's DataLoader
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
-        type='IRLabelDataset',
-        ir_label_dir=ir_label_dir,
-        dataset=dict(
-            type=dataset_type,
-            data_root=data_root,
-            ann_file='ImageSets/Segmentation/train_aug.txt',
-            data_prefix=dict(
-                img_path='JPEGImages', seg_map_path='SegmentationClassAug')),
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='ImageSets/Segmentation/train_aug.txt',
+        data_prefix=dict(
+            img_path='JPEGImages', seg_map_path='SegmentationClassAug'),
         pipeline=train_pipeline))
 
 # IRN: lr 0.1, weight decay 1e-4, poly decay (power 0.9) per iteration over

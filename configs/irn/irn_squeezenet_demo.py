@@ -3,7 +3,7 @@
 # 160 px crop, batch 8, 3 epochs.
 #
 # Point the run at the IR labels with
-#   --cfg-options train_dataloader.dataset.ir_label_dir=DIR
+#   --cfg-options train_dataloader.dataset.pipeline.1.ir_label_dir=DIR
 _base_ = ['../_base_/models/irn_squeezenet.py', '../_base_/default_runtime.py']
 
 ir_label_dir = 'work_dirs/demo/ir_labels'
@@ -13,7 +13,7 @@ crop_size = 160
 pad_bgr = (103.939, 116.779, 123.68)  # the Caffe mean: 0 after normalising
 train_pipeline = [
     dict(type='LoadImageChecked'),
-    dict(type='LoadSegMap'),  # the IR label map, via IRLabelDataset
+    dict(type='LoadIRLabel', ir_label_dir=ir_label_dir),  # keep at index 1
     dict(type='RandomRescale', ratio_range=(0.5, 1.5)),
     dict(type='RandomFlip', prob=0.5),
     dict(
@@ -29,14 +29,11 @@ train_dataloader = dict(
     drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
-        type='IRLabelDataset',
-        ir_label_dir=ir_label_dir,
-        dataset=dict(
-            type=dataset_type,
-            data_root=data_root,
-            ann_file='ImageSets/Segmentation/train.txt',
-            data_prefix=dict(
-                img_path='JPEGImages', seg_map_path='SegmentationClass')),
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='ImageSets/Segmentation/train.txt',
+        data_prefix=dict(
+            img_path='JPEGImages', seg_map_path='SegmentationClass'),
         pipeline=train_pipeline))
 
 # IRN's optimiser (see configs/irn/irn_r50_voc.py).

@@ -23,6 +23,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def repo():
     return REPO

@@ -6,10 +6,13 @@ are (they live in MMEngine's root ``TRANSFORMS`` registry, which the
 """
 from .crop import RandomCropWithValid, paste_crop, random_crop_box
 from .formatting import PackWSSSInputs
+from .ir_label import LoadIRLabel
+from .irn_affinity import RandomRescale
 from .loading import LoadImageChecked, LoadSegMap
 from .resize import RandomLongSideResize
 
 __all__ = [
     'LoadImageChecked', 'LoadSegMap', 'RandomLongSideResize',
-    'RandomCropWithValid', 'PackWSSSInputs', 'random_crop_box', 'paste_crop'
+    'RandomCropWithValid', 'PackWSSSInputs', 'random_crop_box', 'paste_crop',
+    'LoadIRLabel', 'RandomRescale'
 ]

@@ -1,0 +1,365 @@
+"""The pseudo-mask chain: CAMs -> seeds -> (CRF | IR labels) -> masks.
+
+Each stage is a resumable per-image job (:func:`mmcpal.pseudo.jobs.run_image_job`):
+outputs are written atomically, finished images are skipped on a rerun, and
+under ``torchrun`` every process takes its own shard of the images.
+"""
+import os
+import os.path as osp
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from mmcpal.pseudo import cam_io, mask_io
+from mmcpal.pseudo.jobs import (JobSummary, SkipImage, load_image_checked,
+                                run_image_job)
+from mmcpal.pseudo.multiscale import (DEFAULT_MAX_PIXELS, DEFAULT_SCALES,
+                                      multiscale_cam)
+from mmcpal.registry import DATASETS
+
+
+@dataclass
+class ImageRecord:
+    """One image of the set pseudo masks are made for.
+
+    Attributes:
+        img_id (str): Image id.
+        img_path (str): Image file.
+        label (np.ndarray): (C,) multi-hot image-level label.
+        gt_path (str | None): Ground-truth mask, for evaluation only.
+    """
+    img_id: str
+    img_path: str
+    label: np.ndarray
+    gt_path: Optional[str]
+
+
+def image_records(cfg: Config,
+                  *,
+                  split: Optional[str] = None,
+                  data_root: Optional[str] = None
+                  ) -> Tuple[List[ImageRecord], List[str]]:
+    """The images of the config's training set (pseudo masks are for them).
+
+    Args:
+        cfg (Config): A CAM-network config with a ``train_dataloader``.
+        split (str, optional): Another id list (``ann_file``), relative to
+            the data root. Defaults to the training list.
+        data_root (str, optional): Another data root.
+
+    Returns:
+        tuple: The records in the list's order, and the foreground class
+        names (the data set's ``classes`` without 'background').
+    """
+    init_default_scope(cfg.get('default_scope', 'mmcpal'))
+    dataset_cfg = dict(cfg.train_dataloader.dataset)
+    dataset_cfg.update(pipeline=[], test_mode=True)
+    if split is not None:
+        dataset_cfg['ann_file'] = split
+    if data_root is not None:
+        dataset_cfg['data_root'] = data_root
+    dataset = DATASETS.build(dataset_cfg)
+    records = []
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        records.append(
+            ImageRecord(
+                img_id=info['img_id'],
+                img_path=info['img_path'],
+                label=np.asarray(info['gt_label'], dtype=np.float32),
+                gt_path=info.get('seg_map_path')))
+    return records, list(dataset.metainfo['classes'][1:])
+
+
+def gt_dir_of(records: Sequence[ImageRecord]) -> Optional[str]:
+    """The ground-truth folder shared by the records, or None."""
+    dirs = {osp.dirname(r.gt_path) for r in records if r.gt_path}
+    if len(dirs) != 1:
+        return None
+    return dirs.pop()
+
+
+def _read_image(path: str) -> np.ndarray:
+    try:
+        return load_image_checked(path)
+    except SkipImage:
+        raise
+    except (OSError, ValueError) as err:
+        raise SkipImage('unreadable image', f'{path}: {err}') from err
+
+
+def run_cam_stage(model: torch.nn.Module,
+                  records: Sequence[ImageRecord],
+                  cam_dir: str,
+                  *,
+                  scales: Sequence[float] = DEFAULT_SCALES,
+                  flip: bool = True,
+                  max_pixels_per_batch: int = DEFAULT_MAX_PIXELS,
+                  rank: Optional[int] = None,
+                  world_size: Optional[int] = None,
+                  progress: bool = True) -> JobSummary:
+    """Multi-scale CAMs of every record, one ``<cam_dir>/<id>.npz`` each.
+
+    Images without any label are skipped (counted by reason).
+
+    Args:
+        model (nn.Module): A CAM-producing model (``forward_cam``), eval mode.
+        records (sequence[ImageRecord]): The images.
+        cam_dir (str): Output folder.
+        scales (sequence[float]): Inference scales.
+        flip (bool): Add horizontal flips.
+        max_pixels_per_batch (int): Memory bound of one forward.
+        rank (int, optional): This process's rank (default: mmengine.dist).
+        world_size (int, optional): Number of processes.
+        progress (bool): Progress bar.
+
+    Returns:
+        JobSummary: Counts and timing.
+    """
+    os.makedirs(cam_dir, exist_ok=True)
+    by_id = {r.img_id: r for r in records}
+    device = next(model.parameters()).device
+
+    def process(img_id: str) -> None:
+        record = by_id[img_id]
+        if record.label.sum() == 0:
+            raise SkipImage('no image-level label')
+        img = _read_image(record.img_path)
+        tensor = torch.from_numpy(np.ascontiguousarray(
+            img.transpose(2, 0, 1))).to(device)
+        with torch.no_grad():
+            out = multiscale_cam(
+                model,
+                tensor,
+                record.label,
+                scales=scales,
+                flip=flip,
+                max_pixels_per_batch=max_pixels_per_batch)
+        extra = {k: v.cpu().numpy() for k, v in out.extra.items()}
+        cam_io.save_cams(
+            cam_io.cam_path(cam_dir, img_id),
+            out.cams.cpu().numpy(),
+            out.keys.cpu().numpy(),
+            extra=extra or None)
+
+    return run_image_job(
+        [r.img_id for r in records],
+        process,
+        lambda i: cam_io.is_complete(cam_io.cam_path(cam_dir, i)),
+        rank=rank,
+        world_size=world_size,
+        desc='cams',
+        progress=progress)
+
+
+def run_mask_stage(records: Sequence[ImageRecord],
+                   cam_dir: str,
+                   mask_dir: str,
+                   *,
+                   refine: str = 'crf',
+                   bg_threshold: float = 0.15,
+                   fg_threshold: float = 0.30,
+                   crf_backend: str = 'torch',
+                   rank: Optional[int] = None,
+                   world_size: Optional[int] = None,
+                   progress: bool = True) -> JobSummary:
+    """Masks (0..C, 255) from stored CAMs, one palette PNG per image.
+
+    Args:
+        records (sequence[ImageRecord]): The images.
+        cam_dir (str): Folder of CAM files (:func:`run_cam_stage`).
+        mask_dir (str): Output folder.
+        refine (str): ``'none'`` (seed: argmax over the background
+            threshold and the CAMs), ``'crf'`` (the seed's scores refined by a
+            dense CRF) or ``'ir'`` (IRN/AMN IR labels: confident foreground at
+            ``fg_threshold``, confident background at ``bg_threshold``, 255
+            in between).
+        bg_threshold (float): Background score of the seed (``'none'``,
+            ``'crf'``) or the confident-background threshold (``'ir'``).
+        fg_threshold (float): Confident-foreground threshold (``'ir'``).
+        crf_backend (str): ``'torch'`` or ``'pydensecrf'``.
+        rank (int, optional): This process's rank.
+        world_size (int, optional): Number of processes.
+        progress (bool): Progress bar.
+
+    Returns:
+        JobSummary: Counts and timing.
+    """
+    from mmcpal.pseudo.refine import refine_cams
+    if refine not in ('none', 'crf', 'ir'):
+        raise ValueError(
+            f"refine must be 'none', 'crf' or 'ir', got '{refine}'")
+    os.makedirs(mask_dir, exist_ok=True)
+    by_id = {r.img_id: r for r in records}
+
+    def process(img_id: str) -> None:
+        path = cam_io.cam_path(cam_dir, img_id)
+        if not cam_io.is_complete(path):
+            raise SkipImage('no CAM file', path)
+        cams, keys = cam_io.load_cams(path)
+        image = None
+        if refine != 'none':
+            image = _read_image(by_id[img_id].img_path)[..., ::-1].copy()
+        mask = refine_cams(
+            cams,
+            keys,
+            image,
+            method=refine,
+            bg_threshold=bg_threshold,
+            fg_threshold=fg_threshold,
+            crf_backend=crf_backend)
+        mask_io.save_mask(mask_io.mask_path(mask_dir, img_id), mask)
+
+    return run_image_job(
+        [r.img_id for r in records],
+        process,
+        lambda i: mask_io.is_complete(mask_io.mask_path(mask_dir, i)),
+        rank=rank,
+        world_size=world_size,
+        desc=f'masks ({refine})',
+        progress=progress)
+
+
+def summary_dict(summary: JobSummary) -> Dict:
+    """A JSON-friendly view of a job summary."""
+    return dict(
+        total=summary.total,
+        done=summary.done,
+        skipped_done=summary.skipped_done,
+        failed={k: len(v) for k, v in summary.failed.items()},
+        seconds=round(summary.seconds, 2),
+        seconds_per_image=round(summary.seconds_per_image, 4))
+
+
+STAGES = ('cams', 'seeds', 'masks', 'eval')
+
+
+def generate_pseudo_masks(config: str,
+                          checkpoint: Optional[str],
+                          out_dir: str,
+                          *,
+                          stages: Sequence[str] = STAGES,
+                          split: Optional[str] = None,
+                          data_root: Optional[str] = None,
+                          scales: Sequence[float] = DEFAULT_SCALES,
+                          flip: bool = True,
+                          refine: str = 'crf',
+                          bg_threshold: float = 0.15,
+                          fg_threshold: float = 0.30,
+                          crf_backend: str = 'torch',
+                          device: str = 'cpu',
+                          progress: bool = True,
+                          log=print) -> Dict:
+    """Run the chosen stages of the CAM -> pseudo-mask chain.
+
+    Outputs under ``out_dir``: ``cams/`` (CAM files), ``masks_<refine>/``
+    (palette PNGs), ``seed_eval.{json,md}`` and ``mask_eval.{json,md}``
+    (only where ground truth exists; evaluation is a report, never an input
+    to a choice). Finished images are skipped, so a rerun resumes. In a
+    process group (``torchrun``) every rank takes its shard; rank 0 then
+    evaluates.
+
+    Args:
+        config (str): The CAM network's config.
+        checkpoint (str, optional): Its trained weights.
+        out_dir (str): Output folder.
+        stages (sequence[str]): Among ``'cams'``, ``'seeds'`` (seed mIoU
+            sweep), ``'masks'`` and ``'eval'`` (mask mIoU).
+        split (str, optional): Id list, defaults to the training list.
+        data_root (str, optional): Another data root.
+        scales (sequence[float]): Inference scales.
+        flip (bool): Add flips.
+        refine (str): ``'none'``, ``'crf'`` or ``'ir'`` (see
+            :func:`run_mask_stage`).
+        bg_threshold (float): Background threshold of the masks; fixed
+            by the user, never chosen with ground truth here.
+        fg_threshold (float): Confident-foreground threshold for ``'ir'``.
+        crf_backend (str): ``'torch'`` or ``'pydensecrf'``.
+        device (str): Device of the model.
+        progress (bool): Progress bars.
+        log (callable): Where report lines go.
+
+    Returns:
+        dict: ``{'cams': summary, 'masks': summary, 'seeds': EvalResult
+        json, 'masks_eval': EvalResult json}`` for the stages that ran.
+    """
+    from mmengine.dist import barrier, get_rank
+
+    from mmcpal.apis.config import load_config
+    from mmcpal.apis.inference import init_model
+    from mmcpal.evaluation import evaluate_cam_dir, evaluate_masks
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        raise ValueError(f'unknown stages {sorted(unknown)}; choose among '
+                         f'{list(STAGES)}')
+    cfg = load_config(config)
+    records, class_names = image_records(
+        cfg, split=split, data_root=data_root)
+    num_classes = len(class_names)
+    cam_dir = osp.join(out_dir, 'cams')
+    mask_dir = osp.join(out_dir, f'masks_{refine}')
+    split_name = split or cfg.train_dataloader.dataset.get('ann_file', '')
+    report: Dict = {}
+    if 'cams' in stages:
+        model = init_model(cfg, checkpoint, device=device)
+        summary = run_cam_stage(
+            model, records, cam_dir, scales=scales, flip=flip,
+            progress=progress)
+        report['cams'] = summary_dict(summary)
+        log(summary.format('CAMs'))
+    if 'masks' in stages:
+        summary = run_mask_stage(
+            records,
+            cam_dir,
+            mask_dir,
+            refine=refine,
+            bg_threshold=bg_threshold,
+            fg_threshold=fg_threshold,
+            crf_backend=crf_backend,
+            progress=progress)
+        report['masks'] = summary_dict(summary)
+        log(summary.format(f'masks ({refine})'))
+    barrier()
+    gt_dir = gt_dir_of(records)
+    if get_rank() != 0:
+        return report
+    ids = [r.img_id for r in records]
+    if 'seeds' in stages:
+        if gt_dir is None:
+            log('seed evaluation skipped: the images have no ground truth')
+        else:
+            result = evaluate_cam_dir(
+                cam_dir, gt_dir, ids, num_classes, split=split_name,
+                class_names=class_names)
+            result.save_json(osp.join(out_dir, 'seed_eval.json'))
+            table = result.to_markdown()
+            with open(osp.join(out_dir, 'seed_eval.md'), 'w') as f:
+                f.write(table + '\n')
+            log(table)
+            report['seeds'] = result.to_json_dict()
+    if 'eval' in stages:
+        if gt_dir is None:
+            log('mask evaluation skipped: the images have no ground truth')
+        else:
+            result = evaluate_masks(
+                mask_dir,
+                gt_dir,
+                ids,
+                num_classes,
+                split=split_name,
+                crf=refine == 'crf',
+                source=f'masks_{refine} (bg threshold {bg_threshold}'
+                + (f', fg threshold {fg_threshold}' if refine == 'ir' else '')
+                + ')',
+                class_names=class_names)
+            result.save_json(osp.join(out_dir, 'mask_eval.json'))
+            table = result.to_markdown()
+            with open(osp.join(out_dir, 'mask_eval.md'), 'w') as f:
+                f.write(table + '\n')
+            log(table)
+            report['masks_eval'] = result.to_json_dict()
+    return report

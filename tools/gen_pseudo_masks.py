@@ -1,0 +1,83 @@
+"""Turn a trained CAM network into pseudo masks (and score every stage).
+
+Stages: ``cams`` (multi-scale CAMs, one file per image), ``seeds`` (seed mIoU
+over a background-threshold sweep, with its protocol), ``masks`` (palette PNGs
+0..C / 255 from the CAMs: ``--refine none|crf|ir``), ``eval`` (mask mIoU).
+Reruns skip finished images; ``torchrun --nproc_per_node N`` (or
+``--launcher pytorch``) splits the images across processes.
+
+Example::
+
+    python tools/gen_pseudo_masks.py configs/cpal/cam_cpal_squeezenet_demo.py \
+        work_dirs/demo/cam_cpal/epoch_5.pth --out-dir work_dirs/demo/pseudo
+"""
+import argparse
+import json
+import os
+import os.path as osp
+
+import torch
+
+from mmcpal.apis.pseudo import STAGES, generate_pseudo_masks
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='CAM network config')
+    parser.add_argument('checkpoint', help='trained checkpoint')
+    parser.add_argument('--out-dir', required=True, help='output folder')
+    parser.add_argument(
+        '--stages', nargs='+', default=list(STAGES), choices=STAGES)
+    parser.add_argument(
+        '--split', help='id list relative to the data root (default: the '
+        "config's training list)")
+    parser.add_argument('--data-root', help='another data root')
+    parser.add_argument(
+        '--scales', nargs='+', type=float, default=[1.0, 0.5, 1.5, 2.0])
+    parser.add_argument('--no-flip', action='store_true')
+    parser.add_argument(
+        '--refine', choices=['none', 'crf', 'ir'], default='crf')
+    parser.add_argument('--bg-thr', type=float, default=0.15)
+    parser.add_argument('--fg-thr', type=float, default=0.30)
+    parser.add_argument(
+        '--crf-backend', choices=['torch', 'pydensecrf'], default='torch')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--no-progress', action='store_true')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch'], default='none')
+    parser.add_argument('--json', help='also write the report here')
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    if args.launcher != 'none':
+        if torch.cuda.is_available():
+            from mmengine.dist import init_dist
+            init_dist('pytorch', backend='nccl')
+            args.device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
+        else:  # mmengine's init_dist calls torch.cuda.set_device
+            torch.distributed.init_process_group(backend='gloo')
+    report = generate_pseudo_masks(
+        args.config,
+        args.checkpoint,
+        args.out_dir,
+        stages=args.stages,
+        split=args.split,
+        data_root=args.data_root,
+        scales=args.scales,
+        flip=not args.no_flip,
+        refine=args.refine,
+        bg_threshold=args.bg_thr,
+        fg_threshold=args.fg_thr,
+        crf_backend=args.crf_backend,
+        device=args.device,
+        progress=not args.no_progress)
+    if args.json:
+        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
+        with open(args.json, 'w') as f:
+            json.dump(report, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
