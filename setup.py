@@ -66,6 +66,7 @@ if __name__ == '__main__':
         install_requires=read_requirements('runtime'),
         extras_require={
             'crf': read_requirements('crf'),
+            'coco': read_requirements('coco'),
             'demo': read_requirements('demo'),
             'tests': read_requirements('tests'),
         },
