@@ -94,10 +94,10 @@ class LoadIRLabel(BaseTransform):
         if self.num_classes is not None:
             bad = (label > self.num_classes) & (label != self.ignore_index)
             if bad.any():
+                value = int(label[bad][0])
                 raise ValueError(
-                    f'LoadIRLabel: IR label {path!r} holds {int(label[bad][0])}'
-                    f', expected 0..{self.num_classes} or '
-                    f'{self.ignore_index}')
+                    f'LoadIRLabel: IR label {path!r} holds {value}, expected '
+                    f'0..{self.num_classes} or {self.ignore_index}')
         results['gt_seg_map'] = label
         results['ir_label_path'] = path
         fields = results.setdefault('seg_fields', [])
