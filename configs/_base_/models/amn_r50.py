@@ -7,8 +7,6 @@
 # RGB normalisation (voc12/dataloader.py TorchvisionNormalize).
 # AMN loads torchvision's resnet50-19c8e357; the repo's other R50 configs use
 # mmpretrain's ImageNet weights, so these do too.
-# Registers AMN before mmcpal/models/__init__.py imports `amn` (harmless
-# afterwards; then these lines can go).
 model = dict(
     type='AMN',
     data_preprocessor=dict(

@@ -4,8 +4,6 @@
 # classified. Caffe-style input. The ASPP rates are AMN's (6, 12, 18, 24)
 # scaled to the grid: a 160 px crop gives a 9x9 grid instead of ResNet's 32x32
 # at 512 px, and 9/32 x (6, 12, 18, 24) ~ (2, 3, 5, 7).
-# Registers AMN before mmcpal/models/__init__.py imports `amn` (harmless
-# afterwards; then these lines can go).
 model = dict(
     type='AMN',
     data_preprocessor=dict(
