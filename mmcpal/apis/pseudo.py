@@ -131,7 +131,10 @@ def run_cam_stage(model: torch.nn.Module,
         img = _read_image(record.img_path)
         tensor = torch.from_numpy(np.ascontiguousarray(
             img.transpose(2, 0, 1))).to(device)
-        with torch.no_grad():
+        # Label-conditioned models (AMN) need the image's labels; for the
+        # plain CAM network this is a no-op.
+        with torch.no_grad(), model.conditioned_on(
+                torch.as_tensor(record.label, device=device)):
             out = multiscale_cam(
                 model,
                 tensor,

@@ -1,5 +1,6 @@
 """The CAM network: backbone + 1x1 CAM head (+ optional CPAL branch)."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+import contextlib
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -104,6 +105,16 @@ class CAMClassifier(BaseModel):
             Tensor: (N, C, h, w) logits per pixel.
         """
         return self.cam_from_feats(self.extract_feat(inputs))
+
+    @contextlib.contextmanager
+    def conditioned_on(self,
+                       labels: Optional[torch.Tensor]) -> Iterator[None]:
+        """No-op: this network's CAMs do not depend on the image labels.
+
+        Every CAM-producing model of mmcpal has ``conditioned_on``, so CAM
+        inference can condition label-aware models (AMN) the same way.
+        """
+        yield
 
     def forward(self,
                 inputs: torch.Tensor,

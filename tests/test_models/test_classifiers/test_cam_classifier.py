@@ -134,3 +134,11 @@ def test_forward_modes_and_bad_mode():
     assert model(x).shape == (1, 3, 4, 4)
     with pytest.raises(ValueError, match="mode must be"):
         model(x, mode='nope')
+
+
+def test_conditioned_on_is_a_no_op():
+    model = _model().eval()
+    x = torch.randn(1, 3, 16, 16)
+    plain = model.forward_cam(x)
+    with model.conditioned_on(torch.tensor([1., 0., 0.])):
+        assert torch.equal(model.forward_cam(x), plain)
