@@ -4,6 +4,8 @@ Submodules are imported where used so that ``import mmcpal.pseudo`` stays
 light; the names below are the stable API.
 """
 from .cam_io import is_complete, load_cams, save_cams
+from .crf import DenseCRF, crf_inference_label, dense_crf
+from .ir_labels import crf_masks, make_ir_labels
 from .jobs import (ImageReadError, JobSummary, SkipImage, load_image_checked,
                    run_image_job)
 from .mask_io import VOC_PALETTE
@@ -17,5 +19,6 @@ __all__ = [
     'SkipImage', 'load_image_checked', 'run_image_job', 'VOC_PALETTE',
     'is_mask_complete', 'load_mask', 'mask_path', 'save_mask',
     'MultiScaleCAM', 'multiscale_cam', 'multiscale_cam_batch',
-    'multiscale_cam_loop'
+    'multiscale_cam_loop', 'DenseCRF', 'crf_inference_label', 'dense_crf',
+    'crf_masks', 'make_ir_labels'
 ]

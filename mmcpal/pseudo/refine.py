@@ -49,10 +49,10 @@ def refine_cams(cams: np.ndarray,
         raise ValueError(f'image {image.shape[:2]} and CAMs {cams.shape[1:]} '
                          'differ in size')
     if method == 'crf':
-        from mmcpal.pseudo.crf import crf_masks
+        from mmcpal.pseudo.ir_labels import crf_masks
         return crf_masks(
             image, cams, keys, bg_threshold,
-            backend=crf_backend).astype(np.uint8)
+            crf_backend=crf_backend).astype(np.uint8)
     from mmcpal.pseudo.ir_labels import make_ir_labels
     return make_ir_labels(
         image, cams, keys, fg_threshold, bg_threshold,
