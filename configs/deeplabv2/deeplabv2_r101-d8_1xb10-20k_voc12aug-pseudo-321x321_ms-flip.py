@@ -1,0 +1,10 @@
+# Test-time config: multi-scale (0.5-1.5) + flip testing with MMSeg's
+# SegTTAModel (softmax averaged over the 10 views). Test a checkpoint of the
+# training config with
+#   python tools/test.py THIS_CONFIG work_dirs/.../iter_20000.pth
+_base_ = ['./deeplabv2_r101-d8_1xb10-20k_voc12aug-pseudo-321x321.py']
+model = dict(
+    _delete_=True,
+    type='SegTTAModel',
+    module={{_base_.model}})
+test_dataloader = dict(dataset=dict(pipeline={{_base_.tta_pipeline}}))
