@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fresh machine -> installed .venv -> the main job on the embedded demo data:
 # demo data -> train the CAM network, baseline and + CPAL -> multi-scale CAMs
-# -> seed mIoU sweep -> CRF pseudo masks -> mask mIoU, printed as a table.
+# -> seed mIoU sweep -> CRF pseudo masks -> mask mIoU, printed as a table ->
+# DeepLab-v2 trained on the CPAL pseudo masks -> val mIoU (ground truth of the
+# held-out val split).
 # Every step skips work that is already complete, so a rerun resumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,3 +25,14 @@ for run in cam_squeezenet_demo:cam cam_cpal_squeezenet_demo:cpal; do
 done
 $PY tools/compare_runs.py "$OUT/cam/pseudo" "$OUT/cpal/pseudo" \
     --names "CAM baseline" "CAM + CPAL" --out "$OUT/summary.md"
+DL=configs/deeplabv2/deeplabv2_squeezenet_1xb8-1k_demo-pseudo-160x160.py
+if [ ! -f "$OUT/deeplabv2/iter_1000.pth" ]; then
+    $PY tools/train.py "$DL" --work-dir "$OUT/deeplabv2" --cfg-options \
+        "train_dataloader.dataset.data_prefix.seg_map_path=$PWD/$OUT/cpal/pseudo/masks_crf"
+fi
+echo
+echo "DeepLab-v2 (SqueezeNet) trained on the CAM + CPAL CRF pseudo masks,"
+echo "evaluated on the ground truth of the demo val split (single scale, no CRF):"
+$PY tools/test.py "$DL" "$OUT/deeplabv2/iter_1000.pth" \
+    --work-dir "$OUT/deeplabv2/test" 2>&1 | grep -E "^\||mIoU" || true
+cat "$OUT/summary.md"
