@@ -19,6 +19,14 @@ from mmcpal.models.decode_heads.crf_postprocess import (CRFEncoderDecoder,
 
 register_all_modules(init_default_scope=False)
 
+
+@pytest.fixture(autouse=True)
+def mmseg_scope():
+    """Build as MMSeg configs do (other tests may leave 'mmcpal' current)."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        yield
+
 H, W = 12, 16
 
 
@@ -56,7 +64,8 @@ def image_file(tmp_path):
 def _segmentor_cfg(**extra):
     return dict(
         backbone=dict(
-            type='ResNet', depth=18, base_channels=8, out_indices=(3, )),
+            type='mmseg.ResNet', depth=18, base_channels=8,
+            out_indices=(3, )),
         decode_head=dict(
             type='mmcpal.DeepLabV2Head', in_channels=64, num_classes=3),
         test_cfg=dict(mode='whole'),
