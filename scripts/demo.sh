@@ -34,5 +34,5 @@ echo
 echo "DeepLab-v2 (SqueezeNet) trained on the CAM + CPAL CRF pseudo masks,"
 echo "evaluated on the ground truth of the demo val split (single scale, no CRF):"
 $PY tools/test.py "$DL" "$OUT/deeplabv2/iter_1000.pth" \
-    --work-dir "$OUT/deeplabv2/test" 2>&1 | grep -E "^\||mIoU" || true
+    --work-dir "$OUT/deeplabv2/test" 2>&1 | grep -E "^\||Iter\(test\).*mIoU" || true
 cat "$OUT/summary.md"
