@@ -10,7 +10,8 @@ from mmengine.structures import PixelData
 
 from mmcpal.registry import MODELS
 from mmcpal.structures import WSSSDataSample, stack_labels, stack_valid
-from .cam_ops import downsample_valid, masked_gap, normalise_cams
+from mmcpal.models.cpal.functional import cam_from_logits
+from .cam_ops import downsample_valid, masked_gap
 
 
 @MODELS.register_module()
@@ -181,5 +182,5 @@ class CAMClassifier(BaseModel):
                     cam, size=tuple(ori[:2]), mode='bilinear',
                     align_corners=False)
             sample.cams = PixelData(
-                data=normalise_cams(cam, labels[i:i + 1])[0])
+                data=cam_from_logits(cam, labels[i:i + 1])[0, 1:])
         return data_samples

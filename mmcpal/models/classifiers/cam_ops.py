@@ -39,19 +39,3 @@ def masked_gap(cams: torch.Tensor,
     total = (cams * valid).sum(dim=(2, 3))
     return total / valid.sum(dim=(2, 3)).clamp(min=1.0)
 
-
-def normalise_cams(cams: torch.Tensor, labels: torch.Tensor,
-                   eps: float = 1e-5) -> torch.Tensor:
-    """ReLU, divide each channel by its spatial max, zero absent classes.
-
-    Args:
-        cams (Tensor): (B, C, H, W) raw maps.
-        labels (Tensor): (B, C) multi-hot labels.
-        eps (float): Added to the max. Defaults to 1e-5.
-
-    Returns:
-        Tensor: (B, C, H, W) maps in [0, 1).
-    """
-    cams = F.relu(cams)
-    peak = cams.flatten(2).max(dim=2).values[..., None, None]
-    return cams / (peak + eps) * labels[..., None, None].to(cams.dtype)
