@@ -110,7 +110,21 @@ ROWS: List[Dict] = [
             'shift the instance prototype'),
     _choice('loss_weight=0.25', 'loss_weight', 0.25, 'beta = 0.25'),
 ]
-GROUPS = ('baseline', 'cpal', 'ablation', 'choice')
+# The AMN route (issue 5) on top of the baseline CAM network of the same
+# seed: its CAMs -> round-1 IR labels -> AMN (with or without CPAL) -> AMN
+# CAMs (seed mIoU) -> round-2 IR labels -> IRN -> random-walk masks (mask
+# mIoU), through :func:`mmcpal.apis.run_chain` with its fixed thresholds.
+AMN_CONFIG = 'configs/amn/amn_squeezenet_voc12mini.py'
+AMN_CPAL_CONFIG = 'configs/cpal/amn_cpal_squeezenet_voc12mini.py'
+IRN_CONFIG = 'configs/irn/irn_squeezenet_voc12mini.py'
+CHAIN_ROWS: List[Dict] = [
+    _row('amn', 'chain', AMN_CONFIG,
+         desc='AMN on the baseline CAMs, then IRN random walk'),
+    _row('amn_cpal', 'chain', AMN_CPAL_CONFIG,
+         desc='AMN + CPAL on the baseline CAMs, then IRN random walk'),
+]
+ROWS += CHAIN_ROWS
+GROUPS = ('baseline', 'cpal', 'ablation', 'choice', 'chain')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -121,12 +135,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--json', required=True, help='output JSON file')
     parser.add_argument('--rows', nargs='+', default=['all'],
                         help='row names or groups (baseline cpal ablation '
-                        'choice all)')
+                        "choice chain all); 'all' leaves out the chain rows "
+                        '(ask for them by name or group)')
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1],
                         help='training seeds of the baseline and cpal rows')
     parser.add_argument('--extra-seeds', type=int, default=1,
                         help='how many of --seeds the ablation / choice '
                         'rows use')
+    parser.add_argument('--chain-seeds', type=int, default=2,
+                        help='how many of --seeds the chain rows (AMN, AMN '
+                        '+ CPAL) use')
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--epochs', type=int, default=10)
     parser.add_argument('--limit', type=int, default=0,
@@ -146,6 +164,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--doc', default=None,
                         help='also write the markdown report here (e.g. '
                         'docs/benchmarks.md)')
+    parser.add_argument('--checkpoints-from', default=None,
+                        help='work dir of an earlier invocation: reuse its '
+                        'final checkpoints of identical trainings (checked '
+                        'on their configs) and only redo inference, e.g. '
+                        'with other --scales')
     parser.add_argument('--force', action='store_true',
                         help='rerun finished runs')
     parser.add_argument('--assemble-only', action='store_true',
@@ -165,7 +188,7 @@ def select_rows(names: Sequence[str]) -> List[Dict]:
     wanted: List[str] = []  # in the order asked for
     for name in names:
         if name == 'all':
-            more = list(known)
+            more = [r['name'] for r in ROWS if r['group'] != 'chain']
         elif name in GROUPS:
             more = [r['name'] for r in ROWS if r['group'] == name]
         elif name in known:
@@ -199,16 +222,38 @@ def run_options(row: Dict, seed: int, args: argparse.Namespace) -> Dict:
     return opts
 
 
+def chain_options(row: Dict, seed: int, args: argparse.Namespace) -> Dict:
+    """``cfg_options`` of the AMN and IRN trainings of a chain row: the
+    seed (and ``--limit``); data root and IR labels are set by the chain,
+    schedules are the configs' own."""
+    opts = dict(row['options'])
+    opts['randomness.seed'] = seed
+    opts['default_hooks.logger.interval'] = 10
+    if args.limit:
+        opts['train_dataloader.dataset.indices'] = args.limit
+    return opts
+
+
 def run_key(row: Dict, seed: int, args: argparse.Namespace) -> str:
     """Hash of everything that decides a run's outcome."""
     sys.path.insert(0, REPO)
     from mmcpal.apis.config import load_config
-    cfg = load_config(osp.join(REPO, row['config']),
-                      run_options(row, seed, args))
+    if row['group'] == 'chain':
+        cfg = load_config(osp.join(REPO, row['config']),
+                          chain_options(row, seed, args))
+        irn = load_config(osp.join(REPO, IRN_CONFIG))
+        extra = dict(base=run_key(ROWS[0], seed, args),
+                     schedule=cfg.train_cfg.to_dict(),
+                     optim=cfg.optim_wrapper.to_dict(),
+                     irn=irn.model.to_dict(), irn_sched=irn.train_cfg.to_dict())
+    else:
+        cfg = load_config(osp.join(REPO, row['config']),
+                          run_options(row, seed, args))
+        extra = {}
     blob = json.dumps(
         dict(model=cfg.model.to_dict(), hooks=cfg.get('custom_hooks'),
              seed=seed, epochs=args.epochs, limit=args.limit,
-             scales=args.scales, bg=args.bg_threshold),
+             scales=args.scales, bg=args.bg_threshold, **extra),
         sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
@@ -264,8 +309,29 @@ def run_one(job: Dict) -> Dict:
     if osp.isfile(result_path) and not job['force']:
         with open(result_path) as f:
             result = json.load(f)
+        _check_key(result, job, result_path)
         if job['refine'] in result.get('masks', {}):
             return _pick_masks(result, job['refine'])
+    lock = _lock(work_dir)
+    try:
+        return _run_unlocked(job, work_dir, result_path, result)
+    finally:
+        os.remove(lock)
+
+
+def _check_key(result: Dict, job: Dict, result_path: str) -> None:
+    """Refuse to reuse a run made with another model, seed or protocol."""
+    if result.get('key') != job['key']:
+        raise RuntimeError(
+            f"{result_path} was made with other settings (run key "
+            f"{result.get('key')} != {job['key']}: model, seed, epochs, "
+            'images, scales or threshold differ); pass --force to redo it or '
+            'use another --work-dir')
+
+
+def _lock(work_dir: str) -> str:
+    """Mark ``work_dir`` as being run by this process (refuse if another
+    live process holds it); returns the lock file to remove afterwards."""
     os.makedirs(work_dir, exist_ok=True)
     lock = osp.join(work_dir, '.running')
     if osp.isfile(lock):
@@ -275,8 +341,88 @@ def run_one(job: Dict) -> Dict:
             raise RuntimeError(f'{work_dir} is being run by process {pid}')
     with open(lock, 'w') as f:
         f.write(str(os.getpid()))
+    return lock
+
+
+def run_chain_job(job: Dict) -> Dict:
+    """AMN route on top of the baseline run of the same seed (worker).
+
+    The baseline CAM network (trained, or reused, by :func:`run_one`) is
+    handed to :func:`mmcpal.apis.run_chain` as its finished ``train_cam``
+    stage; the chain then makes round-1 IR labels, trains AMN (the row's
+    config, with or without CPAL) and IRN with the configs' own schedules,
+    and writes random-walk masks. Every stage is resumable.
+    """
+    os.environ['OMP_NUM_THREADS'] = '1'
+    os.chdir(REPO)
+    sys.path.insert(0, REPO)
+    import torch
+    torch.set_num_threads(1)
+    from mmcpal.apis.chain import (STAGES, marker_path, read_marker,
+                                   run_chain, write_json_atomic)
+    base_job = job['base_job']
+    base_path = osp.join(base_job['work_dir'], 'result.json')
+    if osp.isfile(base_path) and not job['force']:
+        # only the baseline's final checkpoint is needed, whatever masks
+        # the baseline run has made so far
+        with open(base_path) as f:
+            base = json.load(f)
+        _check_key(base, base_job, base_path)
+    else:
+        base = run_one(base_job)
+    work_dir = job['work_dir']
+    result_path = osp.join(work_dir, 'result.json')
+    if osp.isfile(result_path) and not job['force']:
+        with open(result_path) as f:
+            result = json.load(f)
+        _check_key(result, job, result_path)
+        return result
+    lock = _lock(work_dir)
     try:
-        return _run_unlocked(job, work_dir, result_path, result)
+        t0 = time.time()
+        out = osp.join(work_dir, 'chain')
+        cam_config = osp.join(REPO, CAM_CONFIG)
+        if job['force'] or read_marker(out, 'train_cam') is None:
+            write_json_atomic(marker_path(out, 'train_cam'), dict(
+                checkpoint=base['checkpoint'],
+                config=osp.join(job['base_job']['work_dir'], 'config.py'),
+                source_config=cam_config,
+                reused_from=job['base_job']['work_dir'],
+                params=dict(config=osp.abspath(cam_config))))
+        log_lines: List[str] = []
+        report = run_chain(
+            out, cam_config=cam_config, amn_config=job['config'],
+            irn_config=osp.join(REPO, IRN_CONFIG),
+            data_root=osp.abspath(job['data']),
+            cfg_options=job['options'],
+            stages=[s for s in STAGES if s != 'train_cam'],
+            scales=tuple(job['scales']), progress=False,
+            log=log_lines.append)
+        ir1, ir2, rw = (report['ir_labels_1'], report['ir_labels_2'],
+                        report['rw_masks'])
+        seeds = ir2['seeds']
+        result = dict(
+            row=job['row'], seed=job['seed'], key=job['key'],
+            config=job['config'], options=job['row_options'],
+            checkpoint=report['train_amn']['checkpoint'],
+            cam_seed_miou=ir1['seeds']['best']['miou'],
+            ir1_miou=ir1['masks_eval']['best']['miou'],
+            ir1_fg=_fg_percent(ir1['masks_eval']['confusion']),
+            seed_miou=seeds['best']['miou'],
+            seed_thr=seeds['best']['threshold'],
+            curve={str(r['threshold']): r['miou'] for r in seeds['curve']},
+            fg_at_best_seed_thr=_fg_percent(seeds['confusion']),
+            ir2_miou=ir2['masks_eval']['best']['miou'],
+            ir2_fg=_fg_percent(ir2['masks_eval']['confusion']),
+            mask_miou=rw['masks_eval']['best']['miou'],
+            fg_of_masks=_fg_percent(rw['masks_eval']['confusion']),
+            mask_refine='irn random walk',
+            losses=_loss_log(osp.join(out, 'amn')),
+            seconds=dict(train_cams_seeds=round(time.time() - t0, 1)))
+        with open(result_path + '.tmp', 'w') as f:
+            json.dump(result, f, indent=1)
+        os.replace(result_path + '.tmp', result_path)
+        return result
     finally:
         os.remove(lock)
 
@@ -337,7 +483,11 @@ def _train_and_seeds(job: Dict, run_cfg: str, pseudo_dir: str,
     cfg = prepare_run_config(job['config'], work_dir=train_dir,
                              cfg_options=job['options'])
     cfg.dump(run_cfg)
-    if job['force'] or not osp.isfile(ckpt):
+    reused = _reusable_checkpoint(job, cfg)
+    if reused is not None and not job['force']:
+        ckpt = reused  # same model, seed and schedule: only inference differs
+        log_lines.append(f'reusing the trained network {ckpt}')
+    elif job['force'] or not osp.isfile(ckpt):
         Runner.from_cfg(cfg).train()
     t_train = time.time() - t0
     report = generate_pseudo_masks(
@@ -357,6 +507,35 @@ def _train_and_seeds(job: Dict, run_cfg: str, pseudo_dir: str,
         cam_summary=report.get('cams'),
         seconds=dict(train=round(t_train, 1),
                      train_cams_seeds=round(time.time() - t0, 1)))
+
+
+def _train_view(cfg) -> str:
+    """What decides a training's outcome, from a (dumped) config."""
+    data = cfg.train_dataloader.dataset
+    return json.dumps(dict(
+        model=cfg.model.to_dict(), hooks=cfg.get('custom_hooks'),
+        seed=cfg.randomness.get('seed'), epochs=cfg.train_cfg.max_epochs,
+        indices=data.get('indices'), root=osp.abspath(data.data_root),
+        optim=cfg.optim_wrapper.to_dict()), sort_keys=True, default=str)
+
+
+def _reusable_checkpoint(job: Dict, cfg) -> Optional[str]:
+    """The final checkpoint of the same run under ``--checkpoints-from``,
+    if that run was trained with the same model, hooks, seed, schedule and
+    images (checked on its dumped config), else None."""
+    src_root = job.get('checkpoints_from')
+    if not src_root:
+        return None
+    from mmengine.config import Config
+    src = osp.join(src_root, osp.basename(job['work_dir']))
+    src_cfg = osp.join(src, 'config.py')
+    src_ckpt = osp.join(src, 'train', f"epoch_{job['epochs']}.pth")
+    if not (osp.isfile(src_cfg) and osp.isfile(src_ckpt)):
+        return None
+    if _train_view(Config.fromfile(src_cfg)) != _train_view(cfg):
+        raise RuntimeError(f'--checkpoints-from: {src} was trained with '
+                           'other settings; not reusing it')
+    return src_ckpt
 
 
 def _mean_sd(values: List[float]) -> Dict:
@@ -431,6 +610,11 @@ def protocol(args: argparse.Namespace, refine: str, seconds: float) -> Dict:
         'with masks)',
         seeds_baseline_cpal=args.seeds,
         seeds_ablation_choice=args.seeds[:args.extra_seeds],
+        seeds_chain=args.seeds[:args.chain_seeds],
+        chain='AMN / AMN + CPAL (configs/amn/amn_squeezenet_voc12mini.py, '
+        'configs/cpal/amn_cpal_squeezenet_voc12mini.py: batch 8, crops 256, '
+        'Adam 1e-4, 5 epochs) and IRN (configs/irn/'
+        'irn_squeezenet_voc12mini.py: 3 epochs), final checkpoints',
         inference=f'CAMs at scales {args.scales} (each with its flip) of the '
         'full-resolution image (effective long side 320 px on 500 px VOC '
         'images), maps upsampled to full resolution, scored against '
@@ -500,9 +684,10 @@ def to_markdown(out: Dict) -> str:
              'runs (each run single-threaded, on a shared machine).', '',
              '```', p['command'], '```', '', 'Protocol:', '']
     for key in ('data', 'images', 'labels', 'network', 'epochs', 'checkpoint',
-                'seeds_baseline_cpal', 'seeds_ablation_choice', 'inference',
+                'seeds_baseline_cpal', 'seeds_ablation_choice',
+                'seeds_chain', 'chain', 'inference',
                 'seed_miou', 'mask_miou'):
-        lines.append(f'- {key}: {p[key]}')
+        lines.append(f'- {key}: {p.get(key, "-")}')
     lines += ['', '| row | seeds | seed mIoU (mean ± SD) | best thr per seed '
               '| mask mIoU (fixed thr) | pred. fg % at best thr | '
               'pred. fg % of masks |', '|---|---|---|---|---|---|---|']
@@ -541,6 +726,46 @@ def to_markdown(out: Dict) -> str:
                     f"{_fmt(run['seed_miou'], 2)} | {run['seed_thr']} | "
                     f"{_fmt(run['mask_miou'], 2)} | "
                     f"{_fmt(run['fg_at_best_seed_thr']['pred_fg'])} |")
+    chain = out.get('chain', [])
+    if chain:
+        lines += ['', '### The AMN route on voc12-mini', '',
+                  'Each chain row starts from the baseline CAM network of '
+                  'the same seed (its final checkpoint): round-1 IR labels '
+                  '(fg 0.30 / bg 0.05) → AMN (the row\'s config, its own '
+                  'schedule) → AMN CAMs (seed mIoU: best threshold of the '
+                  'same sweep) → round-2 IR labels (fg 0.45 / bg 0.15) → '
+                  'IRN → random walk (beta 10, 2^8 steps, radius 5, bg '
+                  '0.25, CAM power 1.3) → masks (mask mIoU, no threshold '
+                  'chosen with GT). IR-label mIoU counts the unsure 255 '
+                  'pixels as wrong. Same images, scales and GT handling as '
+                  'above.', '',
+                  '| row | seed | CAM seed mIoU | IR labels 1 mIoU (fg %) | '
+                  'AMN seed mIoU (thr) | IR labels 2 mIoU (fg %) | '
+                  'random-walk mask mIoU | pred. fg % of masks |',
+                  '|---|---|---|---|---|---|---|---|']
+        for r in chain:
+            if not r.get('runs'):
+                lines.append(f"| {r['row']} | - | not run | | | | | |")
+            for run in r.get('runs', []):
+                if 'error' in run:
+                    lines.append(f"| {r['row']} | {run['seed']} | error: "
+                                 f"{run['error'][:80]} | | | | | |")
+                    continue
+                lines.append(
+                    f"| {r['row']} | {run['seed']} | "
+                    f"{_fmt(run['cam_seed_miou'], 2)} | "
+                    f"{_fmt(run['ir1_miou'], 2)} "
+                    f"({_fmt(run['ir1_fg']['pred_fg'])}) | "
+                    f"{_fmt(run['seed_miou'], 2)} ({run['seed_thr']}) | "
+                    f"{_fmt(run['ir2_miou'], 2)} "
+                    f"({_fmt(run['ir2_fg']['pred_fg'])}) | "
+                    f"{_fmt(run['mask_miou'], 2)} | "
+                    f"{_fmt(run['fg_of_masks']['pred_fg'])} |")
+            if r.get('n', 0) > 1:
+                lines.append(
+                    f"| {r['row']} mean ± SD | {r['n']} | | | "
+                    f"{_pm(r.get('seed_miou'), r.get('seed_miou_sd'))} | | "
+                    f"{_pm(r.get('mask_miou'), r.get('mask_miou_sd'))} | |")
     lines += ['', 'Per run (all rows): logged training loss, first → last '
               'epoch mean, `loss_cls` / `loss_self`:', '',
               '| row | seed | seed mIoU | thr | losses |',
@@ -603,11 +828,24 @@ def main() -> None:
     plan = []  # (row, seed, key)
     for row in rows:
         seeds = args.seeds if row['group'] in ('baseline', 'cpal') \
+            else args.seeds[:args.chain_seeds] if row['group'] == 'chain' \
             else args.seeds[:args.extra_seeds]
         for seed in seeds:
             key = run_key(row, seed, args)
             plan.append((row, seed, key))
-            if key not in jobs:
+            if key in jobs:
+                continue
+            if row['group'] == 'chain':
+                jobs[key] = dict(
+                    kind='chain', row=row['name'], seed=seed, key=key,
+                    config=osp.join(REPO, row['config']),
+                    row_options=row['options'],
+                    options=chain_options(row, seed, args),
+                    data=args.data, scales=args.scales, force=args.force,
+                    base_job=base_job(seed, args, refine),
+                    work_dir=osp.join(args.work_dir,
+                                      f"{row['name']}_s{seed}"))
+            else:
                 jobs[key] = dict(
                     row=row['name'], seed=seed, key=key,
                     config=osp.join(REPO, row['config']),
@@ -615,13 +853,14 @@ def main() -> None:
                     options=run_options(row, seed, args),
                     epochs=args.epochs, scales=args.scales,
                     bg_threshold=args.bg_threshold, refine=refine,
-                    force=args.force,
+                    force=args.force, checkpoints_from=args.checkpoints_from,
                     work_dir=osp.join(args.work_dir,
                                       f"{row['name'].replace('=', '-')}"
                                       f'_s{seed}'))
     # baseline / cpal first, seed by seed, so a cut-short run still compares
     order = sorted(jobs.values(), key=lambda j: (
-        0 if j['row'] in ('baseline', 'cpal') else 1, j['seed']))
+        0 if j['row'] in ('baseline', 'cpal') else
+        2 if j.get('kind') == 'chain' else 1, j['seed']))
     print(f'{len(plan)} row-runs, {len(jobs)} distinct trainings, refine='
           f'{refine}, mask bg threshold {args.bg_threshold}, scales '
           f'{args.scales}', flush=True)
@@ -665,7 +904,11 @@ def main() -> None:
             if osp.isfile(path):
                 with open(path) as f:
                     res = json.load(f)
-                if refine in res.get('masks', {}):
+                if res.get('key') != job['key']:
+                    print(f'{path}: made with other settings, left out')
+                elif job.get('kind') == 'chain':
+                    results[job['key']] = res
+                elif refine in res.get('masks', {}):
                     results[job['key']] = _pick_masks(res, refine)
         order = []
     if args.workers == 1:
@@ -686,8 +929,23 @@ def main() -> None:
     print(to_markdown(out))
 
 
+def base_job(seed: int, args: argparse.Namespace, refine: str) -> Dict:
+    """The baseline run of ``seed`` (the CAM network a chain row starts
+    from)."""
+    row = ROWS[0]
+    return dict(row=row['name'], seed=seed, key=run_key(row, seed, args),
+                config=osp.join(REPO, row['config']),
+                row_options=row['options'],
+                options=run_options(row, seed, args), epochs=args.epochs,
+                scales=args.scales, bg_threshold=args.bg_threshold,
+                refine=refine, force=False,
+                work_dir=osp.join(args.work_dir, f"{row['name']}_s{seed}"))
+
+
 def _safe(job: Dict) -> Dict:
     try:
+        if job.get('kind') == 'chain':
+            return run_chain_job(job)
         return run_one(job)
     except Exception as err:  # report the row as failed, keep the others
         traceback.print_exc()
