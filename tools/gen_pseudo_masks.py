@@ -2,7 +2,12 @@
 
 Stages: ``cams`` (multi-scale CAMs, one file per image), ``seeds`` (seed mIoU
 over a background-threshold sweep, with its protocol), ``masks`` (palette PNGs
-0..C / 255 from the CAMs: ``--refine none|crf|ir``), ``eval`` (mask mIoU).
+0..C / 255 from the CAMs: ``--refine none|crf|ir|rw``), ``eval`` (mask mIoU).
+
+The AMN route: CAMs of an AMN checkpoint with ``--refine ir`` give IR labels
+for IRN (``tools/dist_train.sh configs/irn/...``); the same CAMs with
+``--refine rw --irn-config C --irn-checkpoint K`` give the random-walk masks.
+
 Reruns skip finished images; ``torchrun --nproc_per_node N`` (or
 ``--launcher pytorch``) splits the images across processes.
 
@@ -18,7 +23,8 @@ import os.path as osp
 
 import torch
 
-from mmcpal.apis.pseudo import STAGES, generate_pseudo_masks
+from mmcpal.apis.pseudo import (REFINE_METHODS, RW_DEFAULTS, STAGES,
+                                generate_pseudo_masks)
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,17 +42,38 @@ def parse_args() -> argparse.Namespace:
         '--scales', nargs='+', type=float, default=[1.0, 0.5, 1.5, 2.0])
     parser.add_argument('--no-flip', action='store_true')
     parser.add_argument(
-        '--refine', choices=['none', 'crf', 'ir'], default='crf')
+        '--refine', choices=list(REFINE_METHODS), default='crf',
+        help="'none' (seed at --bg-thr), 'crf' (dense CRF of the seed), "
+        "'ir' (IR labels: --fg-thr / --bg-thr, 255 between), 'rw' (IRN "
+        'random walk: needs --irn-config and --irn-checkpoint)')
     parser.add_argument('--bg-thr', type=float, default=0.15)
     parser.add_argument('--fg-thr', type=float, default=0.30)
     parser.add_argument(
         '--crf-backend', choices=['torch', 'pydensecrf'], default='torch')
+    parser.add_argument('--irn-config', help="IRN config (--refine rw)")
+    parser.add_argument('--irn-checkpoint',
+                        help='trained IRN weights (--refine rw)')
+    parser.add_argument('--rw-beta', type=float,
+                        default=RW_DEFAULTS['beta'])
+    parser.add_argument('--rw-exp-times', type=int,
+                        default=RW_DEFAULTS['exp_times'])
+    parser.add_argument('--rw-radius', type=int,
+                        default=RW_DEFAULTS['radius'])
+    parser.add_argument('--rw-bg-thr', type=float,
+                        default=RW_DEFAULTS['bg_thres'],
+                        help='background score of the random walk')
+    parser.add_argument('--rw-cam-power', type=float,
+                        default=RW_DEFAULTS['cam_power'])
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--no-progress', action='store_true')
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch'], default='none')
     parser.add_argument('--json', help='also write the report here')
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.refine == 'rw' and 'masks' in args.stages and not (
+            args.irn_config and args.irn_checkpoint):
+        parser.error('--refine rw needs --irn-config and --irn-checkpoint')
+    return args
 
 
 def main() -> None:
@@ -71,6 +98,11 @@ def main() -> None:
         bg_threshold=args.bg_thr,
         fg_threshold=args.fg_thr,
         crf_backend=args.crf_backend,
+        irn_config=args.irn_config,
+        irn_checkpoint=args.irn_checkpoint,
+        rw_options=dict(beta=args.rw_beta, exp_times=args.rw_exp_times,
+                        radius=args.rw_radius, bg_thres=args.rw_bg_thr,
+                        cam_power=args.rw_cam_power),
         device=args.device,
         progress=not args.no_progress)
     if args.json:

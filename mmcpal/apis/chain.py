@@ -30,13 +30,10 @@ network at fg 0.30 / bg 0.05, round-2 IR labels from AMN at fg 0.45 / bg
 import json
 import os
 import os.path as osp
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
-import numpy as np
-import torch
 from mmengine.config import Config
 
-from mmcpal.pseudo import cam_io, mask_io
 from mmcpal.pseudo.multiscale import DEFAULT_SCALES
 
 STAGES = ('train_cam', 'ir_labels_1', 'train_amn', 'ir_labels_2', 'train_irn',
@@ -214,8 +211,9 @@ def rw_masks_stage(irn_config: str,
                    log: Callable[[str], None] = print) -> Dict:
     """Random-walk masks of stored CAMs with a trained IRN, and their mIoU.
 
-    A resumable per-image job (:func:`mmcpal.pseudo.jobs.run_image_job`):
-    ``<out_dir>/masks/<id>.png`` (palette PNGs written atomically), then
+    :func:`mmcpal.apis.pseudo.generate_pseudo_masks` with ``refine='rw'``
+    (what ``tools/gen_pseudo_masks.py --refine rw`` runs): a resumable
+    per-image job writing ``<out_dir>/masks_rw/<id>.png``, then
     ``<out_dir>/mask_eval.{json,md}`` when ground truth exists.
 
     Args:
@@ -238,71 +236,22 @@ def rw_masks_stage(irn_config: str,
         dict: ``masks`` (job summary) and ``masks_eval`` (EvalResult JSON,
         absent without ground truth).
     """
-    from mmcpal.apis.config import load_config
-    from mmcpal.apis.inference import init_model
-    from mmcpal.apis.pseudo import gt_dir_of, image_records, summary_dict
-    from mmcpal.evaluation import evaluate_masks
-    from mmcpal.pseudo.jobs import (SkipImage, load_image_checked,
-                                    run_image_job)
-    from mmcpal.pseudo.random_walk import irn_refine
-
-    cfg = load_config(amn_config)
-    records, class_names = image_records(cfg, data_root=data_root)
-    model = init_model(irn_config, irn_checkpoint, device=device)
-    mask_dir = osp.join(out_dir, 'masks')
-    os.makedirs(mask_dir, exist_ok=True)
-    by_id = {r.img_id: r for r in records}
-
-    def process(img_id: str) -> None:
-        path = cam_io.cam_path(cam_dir, img_id)
-        if not cam_io.is_complete(path):
-            raise SkipImage('no CAM file', path)
-        cams, keys = cam_io.load_cams(path)
-        img = load_image_checked(by_id[img_id].img_path)
-        if img.shape[:2] != cams.shape[1:]:
-            raise SkipImage('CAM size differs from the image',
-                            f'{path}: {cams.shape[1:]} vs {img.shape[:2]}')
-        tensor = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-        inputs = model.data_preprocessor({'inputs': [tensor]}, False)['inputs']
-        mask = irn_refine(model,
-                          inputs,
-                          cams,
-                          keys,
-                          beta=beta,
-                          exp_times=exp_times,
-                          radius=radius,
-                          bg_thres=bg_thres,
-                          cam_power=cam_power)
-        mask_io.save_mask(mask_io.mask_path(mask_dir, img_id), mask)
-
-    summary = run_image_job(
-        [r.img_id for r in records],
-        process,
-        lambda i: mask_io.is_complete(mask_io.mask_path(mask_dir, i)),
-        desc='random-walk masks',
+    from mmcpal.apis.pseudo import generate_pseudo_masks
+    return generate_pseudo_masks(
+        amn_config,
+        None,
+        out_dir,
+        stages=('masks', 'eval'),
+        data_root=data_root,
+        refine='rw',
+        irn_config=irn_config,
+        irn_checkpoint=irn_checkpoint,
+        rw_options=dict(beta=beta, exp_times=exp_times, radius=radius,
+                        bg_thres=bg_thres, cam_power=cam_power),
+        cam_dir=cam_dir,
+        device=device,
         progress=progress,
         log=log)
-    report: Dict = dict(masks=summary_dict(summary))
-    gt_dir = gt_dir_of(records)
-    if gt_dir is None:
-        log('mask evaluation skipped: the images have no ground truth')
-        return report
-    result = evaluate_masks(
-        mask_dir,
-        gt_dir, [r.img_id for r in records],
-        len(class_names),
-        split=cfg.train_dataloader.dataset.get('ann_file', ''),
-        source=(f'IRN random walk of {cam_dir} (beta {beta}, exp_times '
-                f'{exp_times}, radius {radius}, bg {bg_thres}, cam power '
-                f'{cam_power})'),
-        class_names=class_names)
-    result.save_json(osp.join(out_dir, 'mask_eval.json'))
-    table = result.to_markdown()
-    with open(osp.join(out_dir, 'mask_eval.md'), 'w') as f:
-        f.write(table + '\n')
-    log(table)
-    report['masks_eval'] = result.to_json_dict()
-    return report
 
 
 def chain_table(out_dir: str, names: Optional[Sequence[str]] = None) -> str:

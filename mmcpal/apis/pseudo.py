@@ -21,6 +21,13 @@ from mmcpal.pseudo.multiscale import (DEFAULT_MAX_PIXELS, DEFAULT_SCALES,
                                       multiscale_cam)
 from mmcpal.registry import DATASETS
 
+REFINE_METHODS = ('none', 'crf', 'ir', 'rw')
+# IRN's random walk (jiwoon-ahn/irn run_sample.py: beta 10, exp_times 8,
+# sem_seg_bg_thres 0.25; radius 5 in step/make_sem_seg_labels.py) with AMN's
+# CAM power 1.3 (see mmcpal.pseudo.random_walk and mmcpal.apis.chain).
+RW_DEFAULTS = dict(beta=10.0, exp_times=8, radius=5, bg_thres=0.25,
+                   cam_power=1.3)
+
 
 @dataclass
 class ImageRecord:
@@ -167,6 +174,8 @@ def run_mask_stage(records: Sequence[ImageRecord],
                    bg_threshold: float = 0.15,
                    fg_threshold: float = 0.30,
                    crf_backend: str = 'torch',
+                   irn_model: Optional[torch.nn.Module] = None,
+                   rw_options: Optional[Dict] = None,
                    rank: Optional[int] = None,
                    world_size: Optional[int] = None,
                    progress: bool = True) -> JobSummary:
@@ -180,11 +189,19 @@ def run_mask_stage(records: Sequence[ImageRecord],
             threshold and the CAMs), ``'crf'`` (the seed's scores refined by a
             dense CRF) or ``'ir'`` (IRN/AMN IR labels: confident foreground at
             ``fg_threshold``, confident background at ``bg_threshold``, 255
-            in between).
+            in between) or ``'rw'`` (IRN: random walk of the CAMs over the
+            boundary map of ``irn_model``, background score
+            ``rw_options['bg_thres']``; ``bg_threshold`` is not used).
         bg_threshold (float): Background score of the seed (``'none'``,
             ``'crf'``) or the confident-background threshold (``'ir'``).
         fg_threshold (float): Confident-foreground threshold (``'ir'``).
         crf_backend (str): ``'torch'`` or ``'pydensecrf'``.
+        irn_model (nn.Module, optional): A trained
+            :class:`~mmcpal.models.irn.IRNet` in eval mode, for ``'rw'``.
+        rw_options (dict, optional): Keyword arguments of
+            :func:`mmcpal.pseudo.random_walk.irn_refine` (``beta``,
+            ``exp_times``, ``radius``, ``bg_thres``, ``cam_power``).
+            Defaults to :data:`RW_DEFAULTS`.
         rank (int, optional): This process's rank.
         world_size (int, optional): Number of processes.
         progress (bool): Progress bar.
@@ -193,9 +210,16 @@ def run_mask_stage(records: Sequence[ImageRecord],
         JobSummary: Counts and timing.
     """
     from mmcpal.pseudo.refine import refine_cams
-    if refine not in ('none', 'crf', 'ir'):
-        raise ValueError(
-            f"refine must be 'none', 'crf' or 'ir', got '{refine}'")
+    if refine not in REFINE_METHODS:
+        raise ValueError(f'refine must be one of {REFINE_METHODS}, got '
+                         f"'{refine}'")
+    if refine == 'rw' and irn_model is None:
+        raise ValueError("refine='rw' needs irn_model (a trained IRNet)")
+    rw_kwargs = dict(RW_DEFAULTS, **(rw_options or {}))
+    unknown = set(rw_kwargs) - set(RW_DEFAULTS)
+    if unknown:
+        raise ValueError(f'rw_options: unknown keys {sorted(unknown)}; '
+                         f'known: {sorted(RW_DEFAULTS)}')
     os.makedirs(mask_dir, exist_ok=True)
     by_id = {r.img_id: r for r in records}
 
@@ -204,6 +228,11 @@ def run_mask_stage(records: Sequence[ImageRecord],
         if not cam_io.is_complete(path):
             raise SkipImage('no CAM file', path)
         cams, keys = cam_io.load_cams(path)
+        if refine == 'rw':
+            mask = _random_walk_mask(irn_model, by_id[img_id].img_path, cams,
+                                     keys, path, rw_kwargs)
+            mask_io.save_mask(mask_io.mask_path(mask_dir, img_id), mask)
+            return
         image = None
         if refine != 'none':
             image = _read_image(by_id[img_id].img_path)[..., ::-1].copy()
@@ -227,6 +256,22 @@ def run_mask_stage(records: Sequence[ImageRecord],
         progress=progress)
 
 
+def _random_walk_mask(irn_model: torch.nn.Module, img_path: str,
+                      cams: np.ndarray, keys: np.ndarray, cam_file: str,
+                      rw_kwargs: Dict) -> np.ndarray:
+    """IRN random-walk mask of one image (its boundary map from the image
+    at scale 1.0, as IRN's ``make_sem_seg_labels.py``)."""
+    from mmcpal.pseudo.random_walk import irn_refine
+    img = _read_image(img_path)
+    if img.shape[:2] != cams.shape[1:]:
+        raise SkipImage('CAM size differs from the image',
+                        f'{cam_file}: {cams.shape[1:]} vs {img.shape[:2]}')
+    tensor = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+    inputs = irn_model.data_preprocessor({'inputs': [tensor]},
+                                         False)['inputs']
+    return irn_refine(irn_model, inputs, cams, keys, **rw_kwargs)
+
+
 def summary_dict(summary: JobSummary) -> Dict:
     """A JSON-friendly view of a job summary."""
     return dict(
@@ -239,6 +284,19 @@ def summary_dict(summary: JobSummary) -> Dict:
 
 
 STAGES = ('cams', 'seeds', 'masks', 'eval')
+
+
+def _mask_source(refine: str, cam_dir: str, bg_threshold: float,
+                 fg_threshold: float, rw_kwargs: Dict) -> str:
+    """How the masks were made, for the evaluation protocol."""
+    if refine == 'rw':
+        return (f'masks_rw: IRN random walk of {cam_dir} (beta '
+                f"{rw_kwargs['beta']}, exp_times {rw_kwargs['exp_times']}, "
+                f"radius {rw_kwargs['radius']}, bg {rw_kwargs['bg_thres']}, "
+                f"cam power {rw_kwargs['cam_power']})")
+    return (f'masks_{refine} (bg threshold {bg_threshold}' +
+            (f', fg threshold {fg_threshold}' if refine == 'ir' else '') +
+            ')')
 
 
 def generate_pseudo_masks(config: str,
@@ -254,6 +312,10 @@ def generate_pseudo_masks(config: str,
                           bg_threshold: float = 0.15,
                           fg_threshold: float = 0.30,
                           crf_backend: str = 'torch',
+                          irn_config: Optional[str] = None,
+                          irn_checkpoint: Optional[str] = None,
+                          rw_options: Optional[Dict] = None,
+                          cam_dir: Optional[str] = None,
                           device: str = 'cpu',
                           progress: bool = True,
                           log=print) -> Dict:
@@ -276,12 +338,18 @@ def generate_pseudo_masks(config: str,
         data_root (str, optional): Another data root.
         scales (sequence[float]): Inference scales.
         flip (bool): Add flips.
-        refine (str): ``'none'``, ``'crf'`` or ``'ir'`` (see
+        refine (str): ``'none'``, ``'crf'``, ``'ir'`` or ``'rw'`` (see
             :func:`run_mask_stage`).
         bg_threshold (float): Background threshold of the masks; fixed
             by the user, never chosen with ground truth here.
         fg_threshold (float): Confident-foreground threshold for ``'ir'``.
         crf_backend (str): ``'torch'`` or ``'pydensecrf'``.
+        irn_config (str, optional): IRN config, for ``refine='rw'``.
+        irn_checkpoint (str, optional): Trained IRN weights, for ``'rw'``.
+        rw_options (dict, optional): Random-walk options (see
+            :func:`run_mask_stage`). Defaults to :data:`RW_DEFAULTS`.
+        cam_dir (str, optional): Where the CAM files are (read and/or
+            written). Defaults to ``<out_dir>/cams``.
         device (str): Device of the model.
         progress (bool): Progress bars.
         log (callable): Where report lines go.
@@ -299,11 +367,16 @@ def generate_pseudo_masks(config: str,
     if unknown:
         raise ValueError(f'unknown stages {sorted(unknown)}; choose among '
                          f'{list(STAGES)}')
+    if refine == 'rw' and 'masks' in stages and not (irn_config and
+                                                     irn_checkpoint):
+        raise ValueError("refine='rw' needs irn_config and irn_checkpoint "
+                         '(a trained IRN boundary network)')
     cfg = load_config(config)
     records, class_names = image_records(
         cfg, split=split, data_root=data_root)
     num_classes = len(class_names)
-    cam_dir = osp.join(out_dir, 'cams')
+    cam_dir = cam_dir or osp.join(out_dir, 'cams')
+    rw_kwargs = dict(RW_DEFAULTS, **(rw_options or {}))
     mask_dir = osp.join(out_dir, f'masks_{refine}')
     split_name = split or cfg.train_dataloader.dataset.get('ann_file', '')
     report: Dict = {}
@@ -315,6 +388,9 @@ def generate_pseudo_masks(config: str,
         report['cams'] = summary_dict(summary)
         log(summary.format('CAMs'))
     if 'masks' in stages:
+        irn_model = None
+        if refine == 'rw':
+            irn_model = init_model(irn_config, irn_checkpoint, device=device)
         summary = run_mask_stage(
             records,
             cam_dir,
@@ -323,6 +399,8 @@ def generate_pseudo_masks(config: str,
             bg_threshold=bg_threshold,
             fg_threshold=fg_threshold,
             crf_backend=crf_backend,
+            irn_model=irn_model,
+            rw_options=rw_kwargs,
             progress=progress)
         report['masks'] = summary_dict(summary)
         log(summary.format(f'masks ({refine})'))
@@ -355,9 +433,8 @@ def generate_pseudo_masks(config: str,
                 num_classes,
                 split=split_name,
                 crf=refine == 'crf',
-                source=f'masks_{refine} (bg threshold {bg_threshold}'
-                + (f', fg threshold {fg_threshold}' if refine == 'ir' else '')
-                + ')',
+                source=_mask_source(refine, cam_dir, bg_threshold,
+                                    fg_threshold, rw_kwargs),
                 class_names=class_names)
             result.save_json(osp.join(out_dir, 'mask_eval.json'))
             table = result.to_markdown()

@@ -118,7 +118,7 @@ def test_run_chain_end_to_end_and_resume(tmp_path):
             assert osp.isfile(osp.join(out, folder, 'cams', i + '.npz'))
             labels = load_mask(osp.join(out, folder, 'masks_ir', i + '.png'))
             assert set(np.unique(labels)) <= set(range(7)) | {255}
-    rw = osp.join(out, 'rw', 'masks')
+    rw = osp.join(out, 'rw', 'masks_rw')
     assert sorted(f[:-4] for f in os.listdir(rw)) == sorted(ids)
     # The reported mask mIoU matches a loop over the PNGs.
     with open(osp.join(out, 'rw', 'mask_eval.json')) as f:

@@ -97,3 +97,54 @@ def test_corrupt_image_is_skipped_and_reported(repo, demo_root, checkpoint,
     assert report['cams']['done'] == len(ids) - 1
     assert sum(report['cams']['failed'].values()) == 1
     assert not osp.exists(osp.join(out, 'cams', f'{ids[1]}.npz'))
+
+
+IRN_CONFIG = 'configs/irn/irn_squeezenet_demo.py'
+
+
+def test_refine_rw_is_irns_random_walk_of_the_cams(repo, demo_root,
+                                                   checkpoint, tmp_path):
+    """--refine rw: every mask is irn_refine of its CAM file with the given
+    options; the protocol names the walk; a missing IRN is refused."""
+    from mmcpal.apis import init_model
+    from mmcpal.pseudo import load_cams, load_mask
+    from mmcpal.pseudo.jobs import load_image_checked
+    from mmcpal.pseudo.random_walk import irn_refine
+    irn = init_model(osp.join(repo, IRN_CONFIG))  # untrained boundary head
+    irn_ckpt = str(tmp_path / 'irn.pth')
+    torch.save({'state_dict': irn.state_dict()}, irn_ckpt)
+    out = str(tmp_path / 'pseudo')
+    proc = subprocess.run(
+        [sys.executable, 'tools/gen_pseudo_masks.py', CONFIG, checkpoint,
+         '--out-dir', out, '--refine', 'rw'], cwd=repo, capture_output=True,
+        text=True, timeout=600)
+    assert proc.returncode == 2
+    assert '--refine rw needs --irn-config and --irn-checkpoint' in \
+        proc.stderr
+
+    _run(repo, [
+        checkpoint, '--out-dir', out, '--data-root', demo_root, '--scales',
+        '1.0', '--refine', 'rw', '--irn-config', IRN_CONFIG,
+        '--irn-checkpoint', irn_ckpt, '--rw-exp-times', '3', '--rw-bg-thr',
+        '0.3', '--no-progress'
+    ])
+    ids = open(osp.join(demo_root,
+                        'ImageSets/Segmentation/train.txt')).read().split()
+    assert sorted(os.listdir(osp.join(out, 'masks_rw'))) == sorted(
+        f'{i}.png' for i in ids)
+    masks_eval = json.load(open(osp.join(out, 'mask_eval.json')))
+    source = masks_eval['protocol']['source']
+    assert 'IRN random walk' in source and 'exp_times 3' in source
+    assert 'bg 0.3' in source
+    for img_id in ids[:2]:
+        cams, keys = load_cams(osp.join(out, 'cams', f'{img_id}.npz'))
+        img = load_image_checked(
+            osp.join(demo_root, 'JPEGImages', f'{img_id}.jpg'))
+        tensor = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0,
+                                                                     1)))
+        inputs = irn.data_preprocessor({'inputs': [tensor]}, False)['inputs']
+        expected = irn_refine(irn, inputs, cams, keys, exp_times=3,
+                              bg_thres=0.3, cam_power=1.3)
+        got = load_mask(osp.join(out, 'masks_rw', f'{img_id}.png'))
+        assert np.array_equal(got, expected)
+        assert set(np.unique(got)) <= {0} | set(keys.tolist())
