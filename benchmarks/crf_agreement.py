@@ -11,8 +11,10 @@ ground-truth mask over all 21 VOC labels:
 
 Both backends run the same parameters on one CPU thread; the script reports
 pixel-wise argmax agreement, seconds per image, the time ratio and the mIoU
-of the unary and of each CRF output against the ground truth. Not run by the
-tests. Example::
+of the unary and of each CRF output against the ground truth. On a machine
+shared with other jobs, ``--cpu-time`` times both backends by thread CPU
+time (steadier than wall time); ``--profile`` prints the torch ops of one
+run. Not run by the tests. Example::
 
     OMP_NUM_THREADS=1 python benchmarks/crf_agreement.py --num-images 8 \\
         --json work_dirs/crf_agreement.json
@@ -54,7 +56,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--cold', action='store_true',
                         help='clear the torch smoothness-lattice cache '
                         'before every torch run')
+    parser.add_argument('--cpu-time', action='store_true',
+                        help='time both backends by the CPU time of this '
+                        'thread (time.thread_time) instead of wall time; '
+                        'steadier on a shared machine')
     parser.add_argument('--json', help='write the results to this file')
+    parser.add_argument('--profile', action='store_true',
+                        help='print a torch.profiler table of one torch-'
+                        'backend run (last image) per unary kind')
     return parser.parse_args()
 
 
@@ -71,14 +80,14 @@ def make_probs(mask: np.ndarray, sigma: float, mode: str) -> np.ndarray:
     return blurred
 
 
-def timed(fn, repeats: int, before=None):
+def timed(fn, repeats: int, before=None, clock=time.perf_counter):
     best, out = float('inf'), None
     for _ in range(repeats):
         if before is not None:
             before()
-        start = time.perf_counter()
+        start = clock()
         out = fn()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return out, best
 
 
@@ -96,6 +105,16 @@ def miou(conf: np.ndarray) -> float:
     return float((inter[present] / union[present]).mean())
 
 
+def print_profile(fn, mode: str, rows: int = 15) -> None:
+    """Prints the ops of one call of ``fn`` by self CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    print(f'[{mode}] torch backend profile (one image):')
+    print(prof.key_averages().table(
+        sort_by='self_cpu_time_total', row_limit=rows))
+
+
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(1)
@@ -107,8 +126,13 @@ def main() -> None:
     with open(ids_file) as f:
         ids = [line.strip() for line in f if line.strip()][:args.num_images]
     params = dict(CRF_PRESETS[args.preset], iters=args.iters)
+    clock = time.thread_time if args.cpu_time else time.perf_counter
     modes = ['dense', 'sparse'] if args.unary == 'both' else [args.unary]
-    results = dict(preset=args.preset, params=params, modes={})
+    results = dict(
+        preset=args.preset,
+        params=params,
+        clock='thread_time' if args.cpu_time else 'perf_counter',
+        modes={})
     for mode in modes:
         rows = []
         conf = {k: np.zeros((NUM_CLASSES, ) * 2, np.int64)
@@ -123,11 +147,12 @@ def main() -> None:
             probs = make_probs(gt, args.blur_sigma, mode)
             q_ref, t_ref = timed(
                 lambda: dense_crf(image, probs, backend='pydensecrf',
-                                  **params), args.repeats)
+                                  **params), args.repeats, clock=clock)
             q_torch, t_torch = timed(
                 lambda: dense_crf(image, probs, backend='torch', **params),
                 args.repeats,
-                before=gaussian_lattice.cache_clear if args.cold else None)
+                before=gaussian_lattice.cache_clear if args.cold else None,
+                clock=clock)
             a_ref, a_torch = q_ref.argmax(0), q_torch.argmax(0)
             conf['unary'] += confusion(probs.argmax(0), gt)
             conf['torch'] += confusion(a_torch, gt)
@@ -144,6 +169,9 @@ def main() -> None:
                   f"{100 * row['agreement']:.3f}% torch {t_torch:.3f}s "
                   f"pydensecrf {t_ref:.3f}s ratio "
                   f'{t_torch / t_ref:.2f}', flush=True)
+        if args.profile:
+            print_profile(lambda: dense_crf(image, probs, backend='torch',
+                                            **params), mode)
         agree = float(np.mean([r['agreement'] for r in rows]))
         sec_t = float(np.mean([r['sec_torch'] for r in rows]))
         sec_r = float(np.mean([r['sec_pydensecrf'] for r in rows]))

@@ -237,3 +237,100 @@ def test_missing_pydensecrf_names_the_extra(monkeypatch):
     img, _ = ellipse_scene(8, 10)
     with pytest.raises(ImportError, match=r"mmcpal\[crf\].*pydensecrf2==1.1"):
         dense_crf(img, random_probs(2, 8, 10), backend='pydensecrf')
+
+
+def slow_lattice_keys(feat: np.ndarray) -> list:
+    """Simplex vertex keys per pixel by a plain loop over densecrf's
+    ``Permutohedral::init`` (elevate, round, rank, canonical simplex)."""
+    n, d = feat.shape
+    d1 = d + 1
+    inv_std_dev = np.sqrt(2.0 / 3.0) * d1
+    keys = []
+    for f in feat.astype(np.float64):
+        cf = [f[i] * inv_std_dev / np.sqrt((i + 1) * (i + 2))
+              for i in range(d)]
+        elevated = np.zeros(d1)
+        running = 0.0
+        for j in range(d, 0, -1):
+            elevated[j] = running - j * cf[j - 1]
+            running += cf[j - 1]
+        elevated[0] = running
+        rem0 = np.round(elevated / d1) * d1
+        total = int(round(rem0.sum() / d1))
+        diff = elevated - rem0
+        rank = np.zeros(d1, np.int64)
+        for i in range(d):
+            for j in range(i + 1, d1):
+                if diff[i] < diff[j]:
+                    rank[i] += 1
+                else:
+                    rank[j] += 1
+        rank += total
+        for i in range(d1):
+            if rank[i] < 0:
+                rank[i] += d1
+                rem0[i] += d1
+            elif rank[i] > d:
+                rank[i] -= d1
+                rem0[i] -= d1
+        keys.append([
+            tuple(int(rem0[i]) + (r if rank[i] <= d - r else r - d1)
+                  for i in range(d)) for r in range(d1)
+        ])
+    return keys
+
+
+@pytest.mark.parametrize('dim', [2, 5])
+def test_lattice_points_and_neighbours_match_slow_keys(dim):
+    torch.manual_seed(dim)
+    feat = torch.rand(120, dim) * 3
+    lattice = crf_torch.PermutohedralLattice(feat)
+    keys = slow_lattice_keys(feat.numpy())
+    point_key = {}
+    for p, vertex_keys in enumerate(keys):
+        for r, key in enumerate(vertex_keys):
+            point = int(lattice.offsets[p, r])
+            assert point_key.setdefault(point, key) == key
+    assert len(set(point_key.values())) == len(point_key) == \
+        lattice.num_points
+    key_point = {k: p for p, k in point_key.items()}
+    m = lattice.num_points
+    for j in range(dim + 1):
+        step = np.zeros(dim, np.int64)
+        if j < dim:
+            step[j] = dim + 1
+        for point, key in point_key.items():
+            # Blur neighbours of densecrf: key - 1 (+ (d+1) on axis j) and
+            # key + 1 (- (d+1) on axis j); missing ones are marked m.
+            for side, sign in ((0, -1), (1, 1)):
+                nkey = tuple(int(k) for k in np.array(key) + sign *
+                             (1 - step))
+                assert int(lattice.neighbours[j, side, point]) == \
+                    key_point.get(nkey, m)
+
+
+def test_blur_parts_are_cached_and_compose_single_axis_blurs():
+    torch.manual_seed(1)
+    lattice = crf_torch.PermutohedralLattice(torch.rand(80, 3) * 3)
+    m = lattice.num_points
+
+    def dense(parts):
+        crow, col, val = parts
+        rows = torch.repeat_interleave(torch.arange(m),
+                                       (crow[1:] - crow[:-1]).long())
+        mat = torch.zeros(m, m)
+        mat.index_put_((rows, col.long()), val, accumulate=True)
+        return mat
+
+    assert lattice.blur_parts([0, 1]) is lattice.blur_parts((0, 1))
+    # Independent single-axis blur: 1 on the diagonal, 1/2 per neighbour.
+    single = []
+    for j in range(2):
+        mat = torch.eye(m)
+        for side in range(2):
+            nb = lattice.neighbours[j, side]
+            ok = nb < m
+            mat[torch.arange(m)[ok], nb[ok]] += 0.5
+        single.append(mat)
+    assert torch.allclose(dense(lattice.blur_parts([0, 1])),
+                          single[1] @ single[0])
