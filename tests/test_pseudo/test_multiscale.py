@@ -96,15 +96,18 @@ def test_flip_and_images_share_forwards():
     model = TinyCAMNet()
     imgs = _images(3, [(20, 24)] * 3)
     labels = [torch.ones(5)] * 3
-    multiscale_cam_batch(model, imgs, labels, scales=(1.0, 0.5))
+    # fuse=False: the fused clone would record its calls in its own list
+    multiscale_cam_batch(model, imgs, labels, scales=(1.0, 0.5), fuse=False)
     # one forward per scale holding 3 originals + 3 flips
     assert model.calls == [(6, 3, 20, 24), (6, 3, 10, 12)]
     model.calls.clear()
     # memory knob: at most one image (+ flip) per forward at scale 1
     out_small = multiscale_cam_batch(
-        model, imgs, labels, scales=(1.0, 0.5), max_pixels_per_batch=1000)
+        model, imgs, labels, scales=(1.0, 0.5), max_pixels_per_batch=1000,
+        fuse=False)
     assert model.calls == [(2, 3, 20, 24)] * 3 + [(6, 3, 10, 12)]
-    out_big = multiscale_cam_batch(model, imgs, labels, scales=(1.0, 0.5))
+    out_big = multiscale_cam_batch(model, imgs, labels, scales=(1.0, 0.5),
+                                   fuse=False)
     for a, b in zip(out_small, out_big):
         torch.testing.assert_close(a.cams, b.cams)
     model.calls.clear()
