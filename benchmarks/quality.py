@@ -169,6 +169,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'final checkpoints of identical trainings (checked '
                         'on their configs) and only redo inference, e.g. '
                         'with other --scales')
+    parser.add_argument('--doc-tag', default='',
+                        help='name of the report block in --doc (several '
+                        'reports, e.g. of other --scales, can share a file)')
+    parser.add_argument('--title', default='',
+                        help='heading suffix of the report')
     parser.add_argument('--force', action='store_true',
                         help='rerun finished runs')
     parser.add_argument('--assemble-only', action='store_true',
@@ -462,9 +467,11 @@ def _pick_masks(result: Dict, refine: str) -> Dict:
     train_dir = osp.dirname(result['checkpoint'])
     if osp.isdir(train_dir):
         out['losses'] = _loss_log(train_dir)
+    masks = result.get('masks') or {}
     out['mask_refine'] = refine
-    out['mask_miou'] = result['masks'][refine]['miou']
-    out['fg_of_masks'] = result['masks'][refine]['fg']
+    out['mask_miou'] = masks[refine]['miou'] if refine in masks else None
+    out['fg_of_masks'] = masks[refine]['fg'] if refine in masks else None
+    out['mask_miou_by'] = {r: m['miou'] for r, m in masks.items()}
     return out
 
 
@@ -557,6 +564,11 @@ def summarise(runs: List[Dict]) -> Dict:
         return out
     seed = _mean_sd([r['seed_miou'] for r in ok])
     mask = _mean_sd([r['mask_miou'] for r in ok])
+    by_refine = {}
+    for ref in sorted({k for r in ok for k in r.get('mask_miou_by', {})}):
+        stats = _mean_sd([r['mask_miou_by'].get(ref) for r in ok])
+        by_refine[ref] = dict(miou=stats['mean'], sd=stats['sd'],
+                              n=stats['n'])
     thrs = list(ok[0]['curve'])
     mean_curve = {t: round(sum(r['curve'][t] for r in ok) / len(ok), 2)
                   for t in thrs}
@@ -566,11 +578,12 @@ def summarise(runs: List[Dict]) -> Dict:
         mean_curve=mean_curve,
         mean_curve_best_thr=float(max(mean_curve, key=mean_curve.get)),
         mask_miou=mask['mean'], mask_miou_sd=mask['sd'],
+        mask_miou_by_refine=by_refine,
         pred_fg_at_best_thr=_mean_sd(
             [r['fg_at_best_seed_thr']['pred_fg'] for r in ok])['mean'],
         pred_fg_of_masks=_mean_sd(
-            [r['fg_of_masks']['pred_fg'] for r in ok])['mean'],
-        gt_fg=ok[0]['fg_of_masks']['gt_fg'])
+            [(r.get('fg_of_masks') or {}).get('pred_fg') for r in ok])['mean'],
+        gt_fg=ok[0]['fg_at_best_seed_thr']['gt_fg'])
     return out
 
 
@@ -631,6 +644,9 @@ def protocol(args: argparse.Namespace, refine: str, seconds: float) -> Dict:
         f'{platform.processor() or ""} {os.cpu_count()} CPUs, '
         f'python {platform.python_version()}, torch {torch.__version__}',
         workers=args.workers,
+        title=args.title,
+        mask_refine=refine,
+        checkpoints_from=args.checkpoints_from,
         threads_per_worker=1,
         seconds=round(seconds, 1))
 
@@ -676,7 +692,8 @@ def to_markdown(out: Dict) -> str:
     """The report: protocol, main table, ablation / choice table, curves."""
     p = out['protocol']
     lines = ['## Seed and mask quality on voc12-mini '
-             '(`benchmarks/quality.py`)',
+             '(`benchmarks/quality.py`)' + (f", {p['title']}"
+                                             if p.get('title') else ''),
              '', f"Report written {p['date']} on {p['machine']}; this "
              f"invocation took {p['seconds']} s with {p['workers']} worker "
              "processes of one thread each; the runs it reports took "
@@ -688,16 +705,24 @@ def to_markdown(out: Dict) -> str:
                 'seeds_chain', 'chain', 'inference',
                 'seed_miou', 'mask_miou'):
         lines.append(f'- {key}: {p.get(key, "-")}')
+    refines = [p['mask_refine']] + [
+        r for r in ('crf', 'none') if r != p['mask_refine']]
     lines += ['', '| row | seeds | seed mIoU (mean ± SD) | best thr per seed '
-              '| mask mIoU (fixed thr) | pred. fg % at best thr | '
-              'pred. fg % of masks |', '|---|---|---|---|---|---|---|']
+              '| ' + ' | '.join(f'mask mIoU, {r} (fixed thr)'
+                                for r in refines) +
+              f" | pred. fg % at best thr | pred. fg % of {refines[0]} "
+              'masks |', '|---|---|---|---|' + '---|' * len(refines) +
+              '---|---|']
     for name in ('baseline', 'cpal'):
         s = out.get(name) or {}
+        by = s.get('mask_miou_by_refine') or {}
+        cells = [_pm(by.get(r, {}).get('miou'), by.get(r, {}).get('sd')) +
+                 (f" (n={by[r]['n']})" if r in by and
+                  by[r]['n'] != s.get('n') else '') for r in refines]
         lines.append(
             f"| {name} | {s.get('n', 0)} | "
             f"{_pm(s.get('seed_miou'), s.get('seed_miou_sd'))} | "
-            f"{s.get('seed_thr', '-')} | "
-            f"{_pm(s.get('mask_miou'), s.get('mask_miou_sd'))} | "
+            f"{s.get('seed_thr', '-')} | " + ' | '.join(cells) + ' | '
             f"{_fmt(s.get('pred_fg_at_best_thr'))} | "
             f"{_fmt(s.get('pred_fg_of_masks'))} |")
     gt = (out.get('baseline') or {}).get('gt_fg')
@@ -706,8 +731,10 @@ def to_markdown(out: Dict) -> str:
     rows = out.get('ablation', []) + out.get('choice', [])
     if rows:
         lines += ['| row | group | options / config | seed | seed mIoU | '
-                  'thr | mask mIoU | pred. fg % at best thr |',
-                  '|---|---|---|---|---|---|---|---|']
+                  'thr | ' + ' | '.join(f'mask mIoU, {r}' for r in refines)
+                  + ' | pred. fg % at best thr |',
+                  '|---|---|---|---|---|---|' + '---|' * len(refines) +
+                  '---|']
         for r in rows:
             what = r.get('options') or {}
             what = ', '.join(f'{k.split(".")[-1]}={v}'
@@ -721,11 +748,12 @@ def to_markdown(out: Dict) -> str:
                     lines.append(f"| {r['row']} | {r['group']} | {what} | "
                                  f"{run['seed']} | error | | | |")
                     continue
+                by = run.get('mask_miou_by') or {}
                 lines.append(
                     f"| {r['row']} | {r['group']} | {what} | {run['seed']} | "
-                    f"{_fmt(run['seed_miou'], 2)} | {run['seed_thr']} | "
-                    f"{_fmt(run['mask_miou'], 2)} | "
-                    f"{_fmt(run['fg_at_best_seed_thr']['pred_fg'])} |")
+                    f"{_fmt(run['seed_miou'], 2)} | {run['seed_thr']} | " +
+                    ' | '.join(_fmt(by.get(ref), 2) for ref in refines) +
+                    f" | {_fmt(run['fg_at_best_seed_thr']['pred_fg'])} |")
     chain = out.get('chain', [])
     if chain:
         lines += ['', '### The AMN route on voc12-mini', '',
@@ -799,19 +827,19 @@ def to_markdown(out: Dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
-BEGIN, END = '<!-- quality.py: begin -->', '<!-- quality.py: end -->'
-
-
-def write_doc(path: str, table: str) -> None:
-    """Write the generated report between the markers of an existing file
-    (the text around them is kept), or as a new file."""
-    block = f'{BEGIN}\n{table}{END}\n'
+def write_doc(path: str, table: str, tag: str = '') -> None:
+    """Write the generated report between the markers
+    ``<!-- quality.py[tag]: begin/end -->`` of an existing file (the text
+    around them is kept), or append it."""
+    name = f'quality.py[{tag}]' if tag else 'quality.py'
+    begin, end = f'<!-- {name}: begin -->', f'<!-- {name}: end -->'
+    block = f'{begin}\n{table}{end}\n'
     text = open(path).read() if osp.isfile(path) else ''
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1].lstrip('\n')
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1].lstrip('\n')
     else:
-        text = block + ('\n' + text if text else '')
+        text = (text + '\n' if text else '') + block
     with open(path + '.tmp', 'w') as f:
         f.write(text)
     os.replace(path + '.tmp', path)
@@ -895,7 +923,7 @@ def main() -> None:
         with open(args.json, 'w') as f:
             json.dump(out, f, indent=1)
         if args.doc:
-            write_doc(args.doc, to_markdown(out))
+            write_doc(args.doc, to_markdown(out), args.doc_tag)
         return out
 
     if args.assemble_only:
@@ -908,7 +936,7 @@ def main() -> None:
                     print(f'{path}: made with other settings, left out')
                 elif job.get('kind') == 'chain':
                     results[job['key']] = res
-                elif refine in res.get('masks', {}):
+                elif res.get('masks'):  # mask_miou None without `refine`
                     results[job['key']] = _pick_masks(res, refine)
         order = []
     if args.workers == 1:
