@@ -25,6 +25,7 @@ import torch
 
 from mmcpal.apis.pseudo import (REFINE_METHODS, RW_DEFAULTS, STAGES,
                                 generate_pseudo_masks)
+from mmcpal.utils import teardown_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -109,6 +110,7 @@ def main() -> None:
         os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
         with open(args.json, 'w') as f:
             json.dump(report, f, indent=2)
+    teardown_distributed()
 
 
 if __name__ == '__main__':

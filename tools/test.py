@@ -5,6 +5,7 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 from mmcpal.apis import prepare_run_config
+from mmcpal.utils import teardown_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,6 +37,7 @@ def main() -> None:
     cfg.load_from = args.checkpoint
     runner = Runner.from_cfg(cfg)
     runner.test()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

@@ -5,6 +5,7 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 from mmcpal.apis import prepare_run_config
+from mmcpal.utils import teardown_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,6 +46,7 @@ def main() -> None:
         launcher=args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

@@ -135,3 +135,21 @@ def test_cpu_ddp_needs_the_fix(tmp_path, mode):
         # It fails where the fix acts: NCCL / CUDA set-up on a CPU machine.
         assert any(word in proc.stderr.lower()
                    for word in ('nccl', 'cuda', 'device')), proc.stderr[-2000:]
+
+
+def test_teardown_distributed_destroys_the_group(tmp_path):
+    """Without a group it does nothing; with one (1-process gloo) it
+    destroys it, so a later init in the same process works again."""
+    import torch.distributed as dist
+
+    from mmcpal.utils.compat import teardown_distributed
+    assert not dist.is_initialized()
+    assert teardown_distributed() is False
+    store = f'file://{tmp_path / "store"}'
+    dist.init_process_group('gloo', init_method=store, rank=0, world_size=1)
+    assert dist.is_initialized()
+    assert teardown_distributed() is True
+    assert not dist.is_initialized()
+    dist.init_process_group('gloo', init_method=f'{store}2', rank=0,
+                            world_size=1)
+    assert teardown_distributed() is True
