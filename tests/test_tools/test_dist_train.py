@@ -14,20 +14,30 @@ def _run(cmd, env, cwd):
         cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
+def _env(port):
+    """dist_train.sh's environment: this interpreter, a free port, one
+    thread per process."""
+    return dict(os.environ, PYTHON=sys.executable, PORT=str(port),
+                OMP_NUM_THREADS='1')
+
+
+def _options(demo_root, *more):
+    """--cfg-options shared by the tests: demo data, batch 4, a log line
+    per iteration."""
+    return ['--cfg-options', f'train_dataloader.dataset.data_root={demo_root}',
+            'train_dataloader.batch_size=4',
+            'default_hooks.logger.interval=1', *more]
+
+
 @pytest.mark.skipif(
     torch.cuda.is_available(), reason='exercises the CPU (gloo) path')
 def test_dist_train_two_cpu_processes_and_resume(demo_root, free_port, repo,
                                                 tmp_path):
     work_dir = str(tmp_path / 'work')
-    env = dict(
-        os.environ, PYTHON=sys.executable, PORT=str(free_port),
-        OMP_NUM_THREADS='1')
-    options = [
-        '--cfg-options', f'train_dataloader.dataset.data_root={demo_root}',
-        f'val_dataloader.dataset.data_root={demo_root}',
-        'train_dataloader.batch_size=4', 'train_cfg.val_interval=10',
-        'default_hooks.logger.interval=1'
-    ]
+    env = _env(free_port)
+    options = _options(demo_root,
+                       f'val_dataloader.dataset.data_root={demo_root}',
+                       'train_cfg.val_interval=10')
     cfg = 'configs/cpal/cam_cpal_squeezenet_demo.py'
     first = _run(
         ['bash', 'tools/dist_train.sh', cfg, '2', '--work-dir', work_dir] +
@@ -88,15 +98,10 @@ def test_dist_train_amn_cpal_and_irn_two_cpu_processes(
     """Every stage of the AMN route trains with dist_train.sh (issue 5)."""
     ir_dir = _ir_labels_from_gt(demo_root, str(tmp_path / 'ir'))
     work_dir = str(tmp_path / 'work')
-    env = dict(
-        os.environ, PYTHON=sys.executable, PORT=str(free_port),
-        OMP_NUM_THREADS='1')
-    options = [
-        '--cfg-options', f'train_dataloader.dataset.data_root={demo_root}',
-        f'train_dataloader.dataset.pipeline.1.ir_label_dir={ir_dir}',
-        'train_dataloader.batch_size=4', 'train_cfg.max_epochs=1',
-        'default_hooks.logger.interval=1'
-    ]
+    env = _env(free_port)
+    options = _options(
+        demo_root, f'train_dataloader.dataset.pipeline.1.ir_label_dir={ir_dir}',
+        'train_cfg.max_epochs=1')
     if 'amn' in cfg:  # the AMN config validates on the demo val split
         options += [f'val_dataloader.dataset.data_root={demo_root}',
                     'train_cfg.val_interval=10']
