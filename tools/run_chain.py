@@ -17,6 +17,7 @@ import json
 from mmengine.config import DictAction
 
 from mmcpal.apis.chain import STAGES, run_chain
+from mmcpal.apis.pseudo import RW_DEFAULTS
 from mmcpal.pseudo.multiscale import DEFAULT_SCALES
 
 
@@ -55,11 +56,16 @@ def parse_args() -> argparse.Namespace:
                         default=[0.45, 0.15],
                         metavar=('FG', 'BG'),
                         help='round-2 IR labels (default 0.45 0.15)')
-    parser.add_argument('--rw-beta', type=float, default=10)
-    parser.add_argument('--rw-exp-times', type=int, default=8)
-    parser.add_argument('--rw-radius', type=int, default=5)
-    parser.add_argument('--rw-bg-thr', type=float, default=0.25)
-    parser.add_argument('--rw-cam-power', type=float, default=1.3)
+    parser.add_argument('--rw-beta', type=float,
+                        default=RW_DEFAULTS['beta'])
+    parser.add_argument('--rw-exp-times', type=int,
+                        default=RW_DEFAULTS['exp_times'])
+    parser.add_argument('--rw-radius', type=int,
+                        default=RW_DEFAULTS['radius'])
+    parser.add_argument('--rw-bg-thr', type=float,
+                        default=RW_DEFAULTS['bg_thres'])
+    parser.add_argument('--rw-cam-power', type=float,
+                        default=RW_DEFAULTS['cam_power'])
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--no-progress', action='store_true')
     parser.add_argument('--json', help='also write the report here')

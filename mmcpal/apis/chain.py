@@ -34,6 +34,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 from mmengine.config import Config
 
+from mmcpal.apis.pseudo import RW_DEFAULTS
 from mmcpal.pseudo.multiscale import DEFAULT_SCALES
 
 STAGES = ('train_cam', 'ir_labels_1', 'train_amn', 'ir_labels_2', 'train_irn',
@@ -201,11 +202,11 @@ def rw_masks_stage(irn_config: str,
                    out_dir: str,
                    *,
                    data_root: Optional[str] = None,
-                   beta: float = 10,
-                   exp_times: int = 8,
-                   radius: int = 5,
-                   bg_thres: float = 0.25,
-                   cam_power: float = 1.3,
+                   beta: float = RW_DEFAULTS['beta'],
+                   exp_times: int = RW_DEFAULTS['exp_times'],
+                   radius: int = RW_DEFAULTS['radius'],
+                   bg_thres: float = RW_DEFAULTS['bg_thres'],
+                   cam_power: float = RW_DEFAULTS['cam_power'],
                    device: str = 'cpu',
                    progress: bool = True,
                    log: Callable[[str], None] = print) -> Dict:
@@ -290,11 +291,11 @@ def run_chain(out_dir: str,
               flip: bool = True,
               ir1_thresholds: Sequence[float] = (0.30, 0.05),
               ir2_thresholds: Sequence[float] = (0.45, 0.15),
-              rw_beta: float = 10,
-              rw_exp_times: int = 8,
-              rw_radius: int = 5,
-              rw_bg_thres: float = 0.25,
-              rw_cam_power: float = 1.3,
+              rw_beta: float = RW_DEFAULTS['beta'],
+              rw_exp_times: int = RW_DEFAULTS['exp_times'],
+              rw_radius: int = RW_DEFAULTS['radius'],
+              rw_bg_thres: float = RW_DEFAULTS['bg_thres'],
+              rw_cam_power: float = RW_DEFAULTS['cam_power'],
               device: str = 'cpu',
               progress: bool = True,
               log: Callable[[str], None] = print) -> Dict:

@@ -19,14 +19,17 @@ from mmcpal.pseudo.jobs import (JobSummary, SkipImage, load_image_checked,
                                 run_image_job)
 from mmcpal.pseudo.multiscale import (DEFAULT_MAX_PIXELS, DEFAULT_SCALES,
                                       multiscale_cam)
+from mmcpal.pseudo.random_walk import (AMN_CAM_POWER, IRN_BETA,
+                                       IRN_EXP_TIMES, IRN_SEM_SEG_BG_THRES,
+                                       IRN_WALK_RADIUS)
 from mmcpal.registry import DATASETS
 
 REFINE_METHODS = ('none', 'crf', 'ir', 'rw')
-# IRN's random walk (jiwoon-ahn/irn run_sample.py: beta 10, exp_times 8,
-# sem_seg_bg_thres 0.25; radius 5 in step/make_sem_seg_labels.py) with AMN's
-# CAM power 1.3 (see mmcpal.pseudo.random_walk and mmcpal.apis.chain).
-RW_DEFAULTS = dict(beta=10.0, exp_times=8, radius=5, bg_thres=0.25,
-                   cam_power=1.3)
+# The random walk of the AMN route: IRN's walk with AMN's CAM power (the
+# constants and their sources are in mmcpal.pseudo.random_walk).
+RW_DEFAULTS = dict(beta=float(IRN_BETA), exp_times=IRN_EXP_TIMES,
+                   radius=IRN_WALK_RADIUS, bg_thres=IRN_SEM_SEG_BG_THRES,
+                   cam_power=AMN_CAM_POWER)
 
 
 @dataclass

@@ -39,6 +39,9 @@ IRN_WALK_RADIUS = 5
 IRN_BETA = 10
 IRN_EXP_TIMES = 8
 IRN_SEM_SEG_BG_THRES = 0.25
+# AMN raises its CAMs to this power before the walk (gaviotas/AMN
+# make_sem_seg_labels.py).
+AMN_CAM_POWER = 1.3
 
 ArrayLike = Union[Tensor, np.ndarray]
 
