@@ -307,7 +307,7 @@ class CPALBranch(BaseModule):
             ``cpal_num_protos`` (instance prototypes of this rank's batch)
             and ``cpal_num_clustered`` (classes with context prototypes).
         """
-        out = self._compose(feats, cams, labels, valid)
+        out = self.compose(feats, cams, labels, valid)
         z = out['embed']
         step = int(self.num_steps)
         self.num_steps += 1
@@ -351,7 +351,7 @@ class CPALBranch(BaseModule):
             classes left out (absent, empty reliable mask, no context with
             ``warmup='cls_only'``) are zero.
         """
-        return self._compose(feats, cams, labels, valid)['pacam']
+        return self.compose(feats, cams, labels, valid)['pacam']
 
     @torch.no_grad()
     def update_context(self) -> int:
@@ -433,9 +433,28 @@ class CPALBranch(BaseModule):
                 f'CPALBranch: `valid` must have shape ({b}, 1, {h}, {w}) '
                 f'(the CAM grid), but got {tuple(valid.shape)}')
 
-    def _compose(self, feats: Union[Sequence[Tensor], Tensor], cams: Tensor,
-                 labels: Tensor, valid: Optional[Tensor]) -> Dict[str, Tensor]:
-        """Steps 1-5 of the class docstring (no loss, no bank update)."""
+    def compose(self,
+                feats: Union[Sequence[Tensor], Tensor],
+                cams: Tensor,
+                labels: Tensor,
+                valid: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """Steps 1-5 of the class docstring (no loss, no bank update).
+
+        The intermediate results, for :meth:`loss`, :meth:`predict_pacam`
+        and diagnostics (``tools/diagnose_cpal.py``).
+
+        Args:
+            feats, cams, labels, valid: As in :meth:`loss`.
+
+        Returns:
+            dict[str, Tensor]: ``cam`` (B, C+1, h, w) the normalised CAM
+            ``M``; ``embed`` (B, E, h, w) the embeddings ``z``; ``protos``
+            (B, C, E) and ``present`` (B, C) the instance prototypes;
+            ``labels`` (B, C) bool; ``use`` (B, C) bool, the pairs with a
+            PACAM channel; ``neighbours`` (B, C, K, E) and ``weights``
+            (B, C, K) (zero-padded); ``shift`` (C, E); ``pacam``
+            (B, C+1, h, w).
+        """
         self._check_inputs(cams, labels, valid)
         labels = labels > 0.5
         cam = cam_from_logits(cams, labels, valid, bg_alpha=self.bg_alpha)

@@ -245,7 +245,7 @@ def test_align_none_has_zero_shift_and_changes_loss():
     for align in ('none', 'pixels'):
         branch = make_branch(align=align)
         fill_and_cluster(branch)
-        out = branch._compose(feats, cams, labels, valid)
+        out = branch.compose(feats, cams, labels, valid)
         if align == 'none':
             assert torch.equal(out['shift'], torch.zeros(C, E))
         else:
