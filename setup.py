@@ -68,6 +68,7 @@ if __name__ == '__main__':
             'crf': read_requirements('crf'),
             'coco': read_requirements('coco'),
             'demo': read_requirements('demo'),
+            'effnet': read_requirements('effnet'),
             'tests': read_requirements('tests'),
         },
         zip_safe=False)
