@@ -23,7 +23,8 @@ def evaluate_masks(pred_dir: str,
                    split: str = '',
                    crf: bool = False,
                    source: Optional[str] = None,
-                   class_names: Optional[Sequence[str]] = None) -> EvalResult:
+                   class_names: Optional[Sequence[str]] = None,
+                   cam_type: Optional[str] = None) -> EvalResult:
     """mIoU of ``<pred_dir>/<id>.png`` masks against ``<gt_dir>/<id>.png``.
 
     Args:
@@ -46,6 +47,9 @@ def evaluate_masks(pred_dir: str,
             Defaults to ``'PNG masks in <pred_dir>'``.
         class_names (Sequence[str], optional): C or C + 1 names. Defaults to
             VOC names when C = 20.
+        cam_type (str, optional): The map the masks were made from, for the
+            protocol (``'cam'``, ``'pacam'``, ``'fused'``). Defaults to None
+            (unknown).
 
     Returns:
         EvalResult: ``curve`` is empty; ``best`` holds the summary
@@ -65,7 +69,8 @@ def evaluate_masks(pred_dir: str,
                         num_classes=num_classes,
                         threshold_rule='none (label masks scored as they are)',
                         crf=crf,
-                        pred_ignore=pred_ignore)
+                        pred_ignore=pred_ignore,
+                        cam_type=cam_type)
     total = np.zeros((num_classes + 1, num_classes + 2), np.int64)
     for img_id in ids:
         gt_path = osp.join(gt_dir, img_id + '.png')

@@ -4,6 +4,13 @@ from typing import Dict, List, Optional
 
 from .confusion import PRED_IGNORE_MODES
 
+# What each ``cam_type`` means, printed with the protocol.
+CAM_TYPE_TEXT = {
+    'cam': 'the classifier CAM',
+    'pacam': "CPAL's prototype-aware CAM (PACAM)",
+    'fused': 'mean of the max-normalised CAM and PACAM, re-max-normalised',
+}
+
 _PRED_IGNORE_TEXT = {
     'wrong': 'counted wrong (a miss of the ground-truth class)',
     'exclude': 'excluded from scoring (see coverage)',
@@ -47,6 +54,9 @@ class Protocol:
             Defaults to None.
         units (str): Units of the reported scores. Defaults to
             ``'percent'``.
+        cam_type (str, optional): The map that was scored (seeds) or that
+            the masks were made from: ``'cam'``, ``'pacam'`` or ``'fused'``.
+            None when unknown (e.g. masks from elsewhere). Defaults to None.
     """
 
     split: str
@@ -65,8 +75,13 @@ class Protocol:
     coverage: Optional[float] = None
     num_scored_classes: Optional[int] = None
     units: str = 'percent'
+    cam_type: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.cam_type is not None and self.cam_type not in CAM_TYPE_TEXT:
+            raise ValueError(f'Protocol.cam_type must be one of '
+                             f'{tuple(CAM_TYPE_TEXT)} or None, got '
+                             f'{self.cam_type!r}')
         if self.pred_ignore not in PRED_IGNORE_MODES:
             raise ValueError(f'Protocol.pred_ignore must be one of '
                              f'{PRED_IGNORE_MODES}, got {self.pred_ignore!r}')
@@ -113,6 +128,9 @@ class Protocol:
                          'prediction and were scored as all background (' +
                          ', '.join(ids[:max_ids]) +
                          (', ...' if len(ids) > max_ids else '') + ')')
+        if self.cam_type is not None:
+            lines.append(f'- map: {self.cam_type} '
+                         f'({CAM_TYPE_TEXT[self.cam_type]})')
         lines += [
             f'- source: {self.source}',
             f'- background rule: {self.threshold_rule}',

@@ -16,7 +16,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mmcpal.pseudo.cam_io import cam_path, load_cam_arrays
+from mmcpal.pseudo.cam_io import (cam_path, check_cam_type, load_cam_arrays,
+                                  select_map)
 from .confusion import (check_label_map, check_num_classes,
                         confusion_from_index, segmentation_scores)
 from .label_io import default_class_names, read_label_png
@@ -187,7 +188,7 @@ def evaluate_cam_dir(
         alphas: Optional[Sequence[float]] = None,
         pred_ignore: str = 'wrong',
         on_missing: str = 'skip',
-        cam_key: str = 'cams',
+        cam_type: str = 'cam',
         split: str = '',
         crf: bool = False,
         class_names: Optional[Sequence[str]] = None) -> EvalResult:
@@ -212,8 +213,11 @@ def evaluate_cam_dir(
             in the protocol), ``'error'``, or score it as all
             ``'background'`` (e.g. images with no class). A missing GT is
             skipped unless ``'error'``. Defaults to ``'skip'``.
-        cam_key (str): Array of the CAM file to score (``'cams'`` or an
-            extra such as ``'pacam'``). Defaults to ``'cams'``.
+        cam_type (str): The map of the CAM files to score: ``'cam'``,
+            ``'pacam'`` or ``'fused'`` (:func:`mmcpal.pseudo.cam_io.
+            select_map`); a file without the PACAM a type needs raises
+            :class:`~mmcpal.pseudo.cam_io.MissingMapError`. Defaults to
+            ``'cam'``.
         split (str): Name of the id list, for the protocol. Defaults to ''.
         crf (bool): Whether the CAMs were CRF-refined, for the protocol.
             Defaults to False.
@@ -224,6 +228,7 @@ def evaluate_cam_dir(
         EvalResult: Protocol, curve, best point and per-class scores.
     """
     check_num_classes(num_classes)
+    check_cam_type(cam_type)
     kind, values = _rules(thresholds, alphas)
     if on_missing not in ON_MISSING_MODES:
         raise ValueError(f'on_missing must be one of {ON_MISSING_MODES}, got '
@@ -235,8 +240,9 @@ def evaluate_cam_dir(
                                 'exist')
     names = default_class_names(num_classes, class_names)
     protocol = Protocol(split=split,
-                        source=f'CAM files in {cam_dir} (array {cam_key!r})',
+                        source=f'CAM files in {cam_dir} (map {cam_type!r})',
                         num_classes=num_classes,
+                        cam_type=cam_type,
                         threshold_rule=_rule_text(kind, values),
                         crf=crf,
                         pred_ignore=pred_ignore)
@@ -255,10 +261,7 @@ def evaluate_cam_dir(
         gt = read_label_png(gt_path)
         if osp.isfile(path):
             arrays = load_cam_arrays(path)
-            if cam_key not in arrays:
-                raise KeyError(f'CAM file {path!r} has no array {cam_key!r} '
-                               f'(has {sorted(arrays)})')
-            cams = arrays[cam_key].astype(np.float32)
+            cams = select_map(arrays, cam_type, path)
             keys = arrays['keys'].astype(np.int64)
         elif on_missing == 'skip':
             protocol.add_skip('no CAM file', img_id)

@@ -4,7 +4,13 @@ A CAM file is an uncompressed ``np.savez`` archive holding
 
 - ``cams``: (K, H, W) float16, the image's K class maps in [0, 1];
 - ``keys``: (K,) int64, the mask value (1..C) of each map;
-- optional extra arrays (e.g. ``pacam``), floating ones stored as float16.
+- optional extra arrays, floating ones stored as float16; ``pacam``
+  (K, H, W) holds the prototype-aware CAM of the same classes when the cams
+  stage ran with ``cam_type`` ``'pacam'`` or ``'fused'``.
+
+Which map a later stage uses is ``cam_type`` (:data:`CAM_TYPES`):
+``'cam'`` (the ``cams`` array), ``'pacam'`` (the ``pacam`` array) or
+``'fused'`` (computed at load by :func:`fuse_cam_pacam`, never stored).
 
 Files are written atomically: the archive goes to ``<path>.tmp-<pid>`` in the
 same folder, is fsynced and then renamed over ``<path>`` with ``os.replace``,
@@ -14,12 +20,16 @@ with no foreground class (K = 0) is never written.
 import os
 import os.path as osp
 import zipfile
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 CAM_FILE_SUFFIX = '.npz'
 _RESERVED = ('cams', 'keys')
+# The maps a CAM file can give (``cam_type``) and the arrays each needs.
+CAM_TYPES = ('cam', 'pacam', 'fused')
+PACAM_KEY = 'pacam'
+_NEEDED = dict(cam=('cams', ), pacam=(PACAM_KEY, ), fused=('cams', PACAM_KEY))
 # Values a little outside [0, 1] from float rounding are accepted.
 _RANGE_TOL = 1e-3
 
@@ -27,6 +37,66 @@ _RANGE_TOL = 1e-3
 class CAMFileError(ValueError):
     """A CAM file exists but cannot be read (truncated, corrupt, wrong
     content)."""
+
+
+class MissingMapError(CAMFileError):
+    """A CAM file lacks the map a ``cam_type`` needs (e.g. no ``pacam``)."""
+
+
+def check_cam_type(cam_type: str) -> str:
+    """Validate a ``cam_type``.
+
+    Args:
+        cam_type (str): One of :data:`CAM_TYPES`.
+
+    Returns:
+        str: ``cam_type``.
+
+    Raises:
+        ValueError: For any other value.
+    """
+    if cam_type not in CAM_TYPES:
+        raise ValueError(f'cam_type must be one of {CAM_TYPES}, got '
+                         f'{cam_type!r}')
+    return cam_type
+
+
+def needed_arrays(cam_type: str) -> Tuple[str, ...]:
+    """Arrays a CAM file must hold to give the map ``cam_type``."""
+    return _NEEDED[check_cam_type(cam_type)]
+
+
+def max_normalise(maps: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """Divide each (K, H, W) channel by its max + ``eps`` (float32)."""
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.shape[0] == 0:
+        return maps
+    peak = maps.reshape(maps.shape[0], -1).max(axis=1)
+    return maps / (peak[:, None, None] + eps)
+
+
+def fuse_cam_pacam(cams: np.ndarray, pacam: np.ndarray) -> np.ndarray:
+    """The ``'fused'`` map: mean of the max-normalised CAM and PACAM.
+
+    ``fused_k = N((N(cam_k) + N(pacam_k)) / 2)`` with ``N`` the per-class
+    division by the max + 1e-5 [choice: both maps live on [0, 1] after
+    max-normalisation, so their mean is the simplest combination that gives
+    each map an equal say; the final ``N`` puts each class's peak at 1 again
+    like the other two maps].
+
+    Args:
+        cams (np.ndarray): (K, H, W) CAMs.
+        pacam (np.ndarray): (K, H, W) PACAMs of the same classes.
+
+    Returns:
+        np.ndarray: (K, H, W) float32 in [0, 1].
+    """
+    cams = np.asarray(cams, dtype=np.float32)
+    pacam = np.asarray(pacam, dtype=np.float32)
+    if cams.shape != pacam.shape:
+        raise ValueError(f'fuse_cam_pacam: cams {cams.shape} and pacam '
+                         f'{pacam.shape} differ in shape')
+    return max_normalise(0.5 * (max_normalise(cams) + max_normalise(pacam)))
 
 
 def cam_path(cam_dir: str, img_id: str) -> str:
@@ -168,36 +238,112 @@ def load_cam_arrays(path: str) -> Dict[str, np.ndarray]:
     return arrays
 
 
-def load_cams(path: str) -> Tuple[np.ndarray, np.ndarray]:
-    """Read the CAMs of one image.
+def missing_map_message(path: str, cam_type: str,
+                        arrays: Dict[str, np.ndarray]) -> str:
+    """The error text for a CAM file that cannot give ``cam_type``."""
+    missing = [n for n in needed_arrays(cam_type) if n not in arrays]
+    return (f'CAM file {path!r} has no {missing} array, which '
+            f'cam_type={cam_type!r} needs (has {sorted(arrays)}); re-run '
+            'the cams stage with --cam-type pacam (a model with a CPAL '
+            'branch, model.cpal) to store the PACAM')
+
+
+def select_map(arrays: Dict[str, np.ndarray], cam_type: str,
+               path: str = '<arrays>') -> np.ndarray:
+    """The map ``cam_type`` from the arrays of a CAM file.
+
+    Args:
+        arrays (dict[str, np.ndarray]): From :func:`load_cam_arrays`.
+        cam_type (str): ``'cam'``, ``'pacam'`` or ``'fused'``
+            (:func:`fuse_cam_pacam`).
+        path (str): The file, for the error message.
+
+    Returns:
+        np.ndarray: (K, H, W) float32, one map per key.
+
+    Raises:
+        MissingMapError: The file lacks an array ``cam_type`` needs.
+    """
+    if any(n not in arrays for n in needed_arrays(cam_type)):
+        raise MissingMapError(missing_map_message(path, cam_type, arrays))
+    if cam_type == 'cam':
+        return arrays['cams'].astype(np.float32)
+    pacam = arrays[PACAM_KEY].astype(np.float32)
+    if pacam.shape != arrays['cams'].shape:
+        raise CAMFileError(f'CAM file {path!r}: pacam {pacam.shape} and '
+                           f'cams {arrays["cams"].shape} differ in shape')
+    if cam_type == 'pacam':
+        return pacam
+    return fuse_cam_pacam(arrays['cams'], pacam)
+
+
+def load_cams(path: str,
+              cam_type: str = 'cam') -> Tuple[np.ndarray, np.ndarray]:
+    """Read the maps of one image.
 
     Args:
         path (str): A ``.npz`` CAM file written by :func:`save_cams`.
+        cam_type (str): Which map: ``'cam'`` (the default), ``'pacam'`` or
+            ``'fused'`` (see :func:`select_map`).
 
     Returns:
-        tuple[np.ndarray, np.ndarray]: ``cams`` (K, H, W) float32 and
+        tuple[np.ndarray, np.ndarray]: The maps (K, H, W) float32 and
         ``keys`` (K,) int64 mask values 1..C.
 
     Raises:
         FileNotFoundError: The file does not exist.
         CAMFileError: The file is truncated or corrupt (a ValueError).
+        MissingMapError: The file lacks the PACAM ``cam_type`` needs.
     """
+    check_cam_type(cam_type)
     arrays = load_cam_arrays(path)
-    return (arrays['cams'].astype(np.float32), arrays['keys'].astype(np.int64))
+    return (select_map(arrays, cam_type, path),
+            arrays['keys'].astype(np.int64))
 
 
-def is_complete(path: str) -> bool:
+def is_complete(path: str, cam_type: str = 'cam') -> bool:
     """Whether ``path`` is a fully written, loadable CAM file.
 
     Args:
         path (str): A ``.npz`` CAM file.
+        cam_type (str): The file must also hold what this map needs (a
+            ``pacam`` array for ``'pacam'``/``'fused'``). Defaults to
+            ``'cam'``.
 
     Returns:
-        bool: True only if the file exists and every array reads back (the
-        zip CRCs are checked while reading).
+        bool: True only if the file exists, every array reads back (the
+        zip CRCs are checked while reading) and the arrays ``cam_type``
+        needs are there.
     """
+    needed = needed_arrays(cam_type)
     try:
-        load_cam_arrays(path)
+        arrays = load_cam_arrays(path)
     except (FileNotFoundError, CAMFileError):
         return False
-    return True
+    return all(n in arrays for n in needed)
+
+
+def check_cam_dir(cam_dir: str, ids: Sequence[str], cam_type: str) -> None:
+    """Fail early when the first CAM file of ``ids`` lacks ``cam_type``.
+
+    Args:
+        cam_dir (str): Folder of CAM files.
+        ids (sequence[str]): Image ids; the first one with a readable file
+            is checked (none: nothing to check).
+        cam_type (str): The map a stage will read.
+
+    Raises:
+        MissingMapError: That file cannot give ``cam_type`` (the message
+            names the file and the fix).
+    """
+    check_cam_type(cam_type)
+    for img_id in ids:
+        path = cam_path(cam_dir, img_id)
+        try:
+            arrays = load_cam_arrays(path)
+        except (FileNotFoundError, CAMFileError):
+            continue
+        if any(n not in arrays for n in needed_arrays(cam_type)):
+            raise MissingMapError(missing_map_message(path, cam_type,
+                                                      arrays))
+        return

@@ -79,6 +79,9 @@ NORM_EPS = 1e-5
 # and checks the fused clone with.
 FUSE_EXAMPLE_SIZE = 64
 
+# Name of the PACAM in ``MultiScaleCAM.extra`` (and in the CAM files).
+PACAM_KEY = 'pacam'
+
 ExtraFn = Callable[[torch.Tensor], Dict[str, torch.Tensor]]
 LabelLike = Union[torch.Tensor, np.ndarray, Sequence[float]]
 
@@ -174,16 +177,57 @@ def _normalise(maps: torch.Tensor) -> torch.Tensor:
     return maps / (peak[:, None, None] + NORM_EPS)
 
 
+def _label_rows(keys: Sequence[torch.Tensor], num_classes: int,
+                flip: bool, device: torch.device) -> torch.Tensor:
+    """(N, C) multi-hot rows of a forward ``[x_0..x_{b-1}(, flips)]``."""
+    rows = torch.zeros(len(keys), num_classes, device=device)
+    for j, k in enumerate(keys):
+        rows[j, k.to(device) - 1] = 1.0
+    return torch.cat([rows, rows]) if flip else rows
+
+
 def _forward_maps(model: nn.Module, inputs: torch.Tensor,
-                  extra_fn: Optional[ExtraFn]) -> Dict[str, torch.Tensor]:
-    """ReLU'd CAM (and extra maps) of a batch, keyed by name."""
-    maps = {'cams': model.forward_cam(inputs)}
+                  extra_fn: Optional[ExtraFn],
+                  pacam_labels: Optional[torch.Tensor] = None
+                  ) -> Dict[str, torch.Tensor]:
+    """ReLU'd CAM (and extra maps) of a batch, keyed by name.
+
+    With ``pacam_labels`` ((N, C) multi-hot, one row per input row) the CAM
+    and the PACAM come from one backbone pass of ``model`` (the fused clone
+    when fusing): ``model.forward_cam_pacam(inputs, pacam_labels)``.
+    """
+    if pacam_labels is None:
+        maps = {'cams': model.forward_cam(inputs)}
+    else:
+        cams, prototype_cam = model.forward_cam_pacam(inputs, pacam_labels)
+        maps = {'cams': cams, PACAM_KEY: prototype_cam}
     if extra_fn is not None:
         extra = extra_fn(inputs)
-        if 'cams' in extra:
-            raise ValueError("extra_fn must not return a map named 'cams'")
+        clash = set(extra) & set(maps)
+        if clash:
+            raise ValueError(f'extra_fn must not return maps named '
+                             f'{sorted(clash)} (computed here)')
         maps.update(extra)
     return {name: F.relu(m.float()) for name, m in maps.items()}
+
+
+def check_pacam_model(model: nn.Module) -> None:
+    """Raise a clear error when ``model`` cannot give a PACAM.
+
+    Args:
+        model (nn.Module): A CAM host (``CAMClassifier``, ``AMN``).
+
+    Raises:
+        ValueError: It has no ``forward_cam_pacam`` or no CPAL branch.
+    """
+    if not hasattr(model, 'forward_cam_pacam'):
+        raise ValueError(f'{type(model).__name__} cannot compute a PACAM '
+                         '(no forward_cam_pacam); --cam-type pacam needs a '
+                         'CAMClassifier or AMN with a CPAL branch '
+                         '(model.cpal)')
+    if getattr(model, 'cpal', None) is None:
+        raise ValueError(f'{type(model).__name__}: this model has no CPAL '
+                         'branch (model.cpal); --cam-type pacam needs one')
 
 
 @torch.no_grad()
@@ -193,7 +237,8 @@ def multiscale_cam_loop(model: nn.Module,
                         *,
                         scales: Sequence[float] = DEFAULT_SCALES,
                         flip: bool = True,
-                        extra_fn: Optional[ExtraFn] = None) -> MultiScaleCAM:
+                        extra_fn: Optional[ExtraFn] = None,
+                        pacam: bool = False) -> MultiScaleCAM:
     """Reference multi-scale CAM: one forward per scale, as IRN / AMN do.
 
     Per scale: resize the raw image, normalise it, forward ``[x, flip(x)]``,
@@ -212,6 +257,8 @@ def multiscale_cam_loop(model: nn.Module,
             Defaults to True.
         extra_fn (callable, optional): See :func:`multiscale_cam_batch`.
             Defaults to None.
+        pacam (bool): Also compute the PACAM (``extra['pacam']``), see
+            :func:`multiscale_cam_batch`. Defaults to False.
 
     Returns:
         MultiScaleCAM: ``cams`` (K, H, W), ``keys`` (K,), ``extra``.
@@ -219,6 +266,8 @@ def multiscale_cam_loop(model: nn.Module,
     scales = _check_scales(scales)
     img = _check_image(img)
     keys = label_keys(label, model.num_classes)
+    if pacam:
+        check_pacam_model(model)
     size = tuple(img.shape[-2:])
     total: Dict[str, torch.Tensor] = {}
     for s in scales:
@@ -226,7 +275,9 @@ def multiscale_cam_loop(model: nn.Module,
         x = preprocess(model, x)
         if flip:
             x = torch.cat([x, x.flip(-1)], dim=0)
-        for name, m in _forward_maps(model, x, extra_fn).items():
+        rows = (_label_rows([keys], model.num_classes, flip, x.device)
+                if pacam else None)
+        for name, m in _forward_maps(model, x, extra_fn, rows).items():
             up = _resize(m, size)
             summed = up[0] + up[1].flip(-1) if flip else up[0]
             total[name] = total[name] + summed if name in total else summed
@@ -253,7 +304,8 @@ def multiscale_cam_batch(
         max_pixels_per_batch: int = DEFAULT_MAX_PIXELS,
         channels_last: bool = True,
         fuse: Optional[bool] = None,
-        extra_fn: Optional[ExtraFn] = None) -> List[MultiScaleCAM]:
+        extra_fn: Optional[ExtraFn] = None,
+        pacam: bool = False) -> List[MultiScaleCAM]:
     """Batched multi-scale CAM of several images.
 
     Images of the same size share forwards: at each scale the originals and
@@ -294,8 +346,17 @@ def multiscale_cam_batch(
             (N, 3, h, w) that goes through ``forward_cam``; returns a dict of
             extra (N, C, h', w') maps (e.g. ``{'pacam': ...}`` for CPAL's
             inspection), aggregated exactly like the CAM (ReLU, upsample,
-            flip back, sum, labelled classes, max-normalise). Defaults to
-            None.
+            flip back, sum, labelled classes, max-normalise). It is called
+            with the user's ``model`` in mind (a closure): it does not see
+            the fused clone. Defaults to None.
+        pacam (bool): Also compute CPAL's prototype-aware CAM,
+            ``extra['pacam']`` (K, H, W): every forward calls
+            ``net.forward_cam_pacam(x, rows)`` (one backbone pass for the CAM
+            and the PACAM, on the fused clone when fusing) with ``rows`` the
+            (N, C) labels of the input rows, so each image's PACAM uses its
+            own classes; the PACAM's foreground channels are then
+            aggregated exactly like the CAM. Needs a host with a CPAL
+            branch. Defaults to False.
 
     Returns:
         list[MultiScaleCAM]: One result per image, in input order. An image
@@ -309,6 +370,8 @@ def multiscale_cam_batch(
                          f'{max_pixels_per_batch}')
     imgs = [_check_image(im, f'imgs[{i}]') for i, im in enumerate(imgs)]
     keys = [label_keys(lb, model.num_classes) for lb in labels]
+    if pacam:
+        check_pacam_model(model)
     results: List[Optional[MultiScaleCAM]] = [None] * len(imgs)
     groups: Dict[Tuple[int, int], List[int]] = OrderedDict()
     for i, im in enumerate(imgs):
@@ -343,7 +406,10 @@ def multiscale_cam_batch(
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 run_keys = [keys[i] for i in idx[run]]
-                for name, m in _forward_maps(net, x, extra_fn).items():
+                rows = (_label_rows(run_keys, model.num_classes, flip,
+                                    x.device) if pacam else None)
+                for name, m in _forward_maps(net, x, extra_fn,
+                                             rows).items():
                     if flip:
                         m = m[:b] + m[b:].flip(-1)
                     # The labelled classes of every image of the run,
@@ -373,7 +439,8 @@ def multiscale_cam(model: nn.Module,
                    max_pixels_per_batch: int = DEFAULT_MAX_PIXELS,
                    channels_last: bool = True,
                    fuse: Optional[bool] = None,
-                   extra_fn: Optional[ExtraFn] = None) -> MultiScaleCAM:
+                   extra_fn: Optional[ExtraFn] = None,
+                   pacam: bool = False) -> MultiScaleCAM:
     """Batched multi-scale CAM of one image (see
     :func:`multiscale_cam_batch`).
 
@@ -387,6 +454,7 @@ def multiscale_cam(model: nn.Module,
         channels_last (bool): Defaults to True.
         fuse (bool, optional): Defaults to None (fuse on CPU).
         extra_fn (callable, optional): Defaults to None.
+        pacam (bool): Also compute the PACAM. Defaults to False.
 
     Returns:
         MultiScaleCAM: ``cams`` (K, H, W) in [0, 1], ``keys`` (K,) 1..C,
@@ -399,4 +467,5 @@ def multiscale_cam(model: nn.Module,
         max_pixels_per_batch=max_pixels_per_batch,
         channels_last=channels_last,
         fuse=fuse,
-        extra_fn=extra_fn)[0]
+        extra_fn=extra_fn,
+        pacam=pacam)[0]

@@ -218,21 +218,28 @@ def test_missing_cam_modes(tiny_voc):
         evaluate_cam_dir(*args[:2], ['c'], 2)
 
 
-def test_cam_key_and_bad_files(tiny_voc, tmp_path):
+def test_cam_type_and_bad_files(tiny_voc, tmp_path):
     res = evaluate_cam_dir(tiny_voc['cam_dir'],
                            tiny_voc['gt_dir'], ['a'],
                            2,
-                           cam_key='pacam',
+                           cam_type='pacam',
                            thresholds=[0.1])
     # PACAM is all zero: everything background.
     assert res.per_class['class1']['recall'] == 0.0
-    assert "array 'pacam'" in res.protocol.source
-    with pytest.raises(KeyError, match="no array 'nope'"):
+    assert "map 'pacam'" in res.protocol.source
+    assert res.protocol.cam_type == 'pacam'
+    assert '- map: pacam' in res.protocol.to_markdown()
+    with pytest.raises(ValueError, match='cam_type must be one of'):
         evaluate_cam_dir(tiny_voc['cam_dir'],
                          tiny_voc['gt_dir'], ['a'],
                          2,
-                         cam_key='nope')
-    from mmcpal.pseudo.cam_io import save_cams
+                         cam_type='nope')
+    from mmcpal.pseudo.cam_io import MissingMapError, save_cams
+    save_cams(f'{tiny_voc["cam_dir"]}/c.npz', np.zeros((1, 5, 5)),
+              np.array([1]))
+    with pytest.raises(MissingMapError, match=r"c.npz.*--cam-type pacam"):
+        evaluate_cam_dir(tiny_voc['cam_dir'], tiny_voc['gt_dir'], ['c'], 2,
+                         cam_type='fused')
     save_cams(f'{tiny_voc["cam_dir"]}/c.npz', np.zeros((1, 5, 5)),
               np.array([1]))
     with pytest.raises(ValueError, match=r'c.npz: CAM size \(5, 5\)'):

@@ -13,6 +13,62 @@ from mmcpal.structures import WSSSDataSample, stack_labels, stack_valid
 from mmcpal.models.cpal.functional import cam_from_logits
 from .cam_ops import downsample_valid, masked_gap
 
+NO_CPAL_MESSAGE = ('this model has no CPAL branch (model.cpal); '
+                   '--cam-type pacam needs one')
+
+
+def label_rows(labels: torch.Tensor, batch: int,
+               num_classes: int) -> torch.Tensor:
+    """One multi-hot label row per input row.
+
+    Args:
+        labels (Tensor): ``(C,)`` for every row, or ``(B, C)`` with
+            ``batch % B == 0``; row ``i`` gets ``labels[i % B]`` (the layout
+            ``[x_0..x_{B-1}, flip(x_0)..]`` of flip-augmented inference).
+        batch (int): Input rows N.
+        num_classes (int): C.
+
+    Returns:
+        Tensor: ``(N, C)`` float labels.
+    """
+    labels = torch.as_tensor(labels).float()
+    if labels.dim() == 1:
+        labels = labels[None]
+    if (labels.dim() != 2 or labels.shape[1] != num_classes
+            or labels.shape[0] == 0 or batch % labels.shape[0] != 0):
+        raise ValueError(f'labels must be (C,) or (B, C) with C={num_classes}'
+                         f' and B dividing the {batch} input rows, got '
+                         f'shape {tuple(labels.shape)}')
+    return labels.repeat(batch // labels.shape[0], 1)
+
+
+def pacam_of_views(branch: nn.Module, feats: Sequence[torch.Tensor],
+                   cams: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Foreground PACAM channels of each input row on its own.
+
+    Every row (an image, a rescaled image, a flip) is its own batch for
+    ``branch.predict_pacam`` [choice]: the alignment shift of CPAL is a mean
+    over the batch, so one test view's PACAM must not depend on which other
+    views share its forward. The whole crop is valid (``valid=None``).
+
+    Args:
+        branch (nn.Module): A ``CPALBranch`` (its trained head and context
+            prototypes are used; its state is not changed).
+        feats (sequence[Tensor]): The host's feature maps, as in training.
+        cams (Tensor): (N, C, h, w) the maps the host gives the branch in
+            training.
+        labels (Tensor): (N, C) multi-hot labels of the rows.
+
+    Returns:
+        Tensor: (N, C, h, w) PACAM foreground channels (absent classes 0).
+    """
+    rows = []
+    for i in range(cams.shape[0]):
+        view = [f[i:i + 1] for f in feats]
+        rows.append(branch.predict_pacam(view, cams[i:i + 1],
+                                         labels[i:i + 1], None)[:, 1:])
+    return torch.cat(rows)
+
 
 @MODELS.register_module()
 class CAMClassifier(BaseModel):
@@ -43,6 +99,9 @@ class CAMClassifier(BaseModel):
             ``num_classes`` filled in. Defaults to None (baseline).
         loss_cls_weight (float): ``alpha`` of ``L = alpha L_cls + beta
             L_self``. Defaults to 1.0.
+        test_cfg (dict, optional): Inference options read by the pseudo-mask
+            API, e.g. ``dict(cam_type='pacam')`` (the map the chain uses:
+            ``'cam'``, ``'pacam'`` or ``'fused'``). Defaults to None.
         data_preprocessor (dict, optional): Normalisation config, an
             ``ImgDataPreprocessor`` by default.
         init_cfg (dict, optional): Initialisation config.
@@ -56,12 +115,14 @@ class CAMClassifier(BaseModel):
                  cam_index: int = -1,
                  cpal: Optional[dict] = None,
                  loss_cls_weight: float = 1.0,
+                 test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='ImgDataPreprocessor')
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.test_cfg = dict(test_cfg or {})
         assert num_classes > 0, f'num_classes must be > 0, got {num_classes}'
         assert in_channels > 0, f'in_channels must be > 0, got {in_channels}'
         self.num_classes = num_classes
@@ -106,6 +167,43 @@ class CAMClassifier(BaseModel):
             Tensor: (N, C, h, w) logits per pixel.
         """
         return self.cam_from_feats(self.extract_feat(inputs))
+
+    def forward_cam_pacam(self, inputs: torch.Tensor, labels: torch.Tensor
+                          ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Raw CAM and PACAM of a batch from one backbone pass.
+
+        The branch gets what it gets in training (all backbone maps and the
+        raw CAM logits) and uses the checkpoint's context prototypes; each
+        row is its own batch (see :func:`pacam_of_views`).
+
+        Args:
+            inputs (Tensor): Preprocessed images (N, 3, H, W).
+            labels (Tensor): ``(C,)``, ``(N, C)`` or ``(B, C)`` multi-hot
+                (see :func:`label_rows`): the classes of each row.
+
+        Returns:
+            tuple[Tensor, Tensor]: The raw CAM (N, C, h, w) (as
+            :meth:`forward_cam`) and the PACAM foreground channels
+            (N, C, h, w) in [0, 1], on the CAM grid.
+
+        Raises:
+            ValueError: The model has no CPAL branch.
+        """
+        if self.cpal is None:
+            raise ValueError(f'{type(self).__name__}: {NO_CPAL_MESSAGE}')
+        feats = self.extract_feat(inputs)
+        cams = self.cam_from_feats(feats)
+        rows = label_rows(labels, cams.shape[0],
+                          self.num_classes).to(cams.device)
+        return cams, pacam_of_views(self.cpal, feats, cams, rows)
+
+    def forward_pacam(self, inputs: torch.Tensor,
+                      labels: torch.Tensor) -> torch.Tensor:
+        """PACAM foreground channels (N, C, h, w) on the CAM grid.
+
+        See :meth:`forward_cam_pacam`.
+        """
+        return self.forward_cam_pacam(inputs, labels)[1]
 
     @contextlib.contextmanager
     def conditioned_on(self,
