@@ -8,6 +8,8 @@ from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 from torch import Tensor
 
+from mmcpal.models.classifiers.cam_classifier import (NO_CPAL_MESSAGE,
+                                                      pacam_of_views)
 from mmcpal.models.classifiers.cam_ops import downsample_valid
 from mmcpal.registry import MODELS
 from mmcpal.structures import WSSSDataSample
@@ -81,6 +83,8 @@ class AMN(BaseModel):
             'prob' [choice: AMN's logits are trained against a background
             channel, so a present class can have negative logits everywhere
             and an empty reliable mask after ReLU].
+        test_cfg (dict, optional): Inference options read by the pseudo-mask
+            API, e.g. ``dict(cam_type='pacam')``. Defaults to None.
         data_preprocessor (dict, optional): Normalisation config; an
             ``ImgDataPreprocessor`` by default.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
@@ -99,12 +103,14 @@ class AMN(BaseModel):
                  ignore_index: int = 255,
                  cpal: Optional[dict] = None,
                  cpal_cams: str = 'prob',
+                 test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(type='ImgDataPreprocessor')
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.test_cfg = dict(test_cfg or {})
         assert isinstance(num_classes, int) and num_classes > 0, (
             f'AMN: num_classes must be an int > 0, got {num_classes!r}')
         assert isinstance(in_channels, int) and in_channels > 0, (
@@ -239,6 +245,44 @@ class AMN(BaseModel):
             yield
         finally:
             self.inference_labels = previous
+
+    def forward_cam_pacam(self, inputs: Tensor,
+                          labels: Optional[Tensor] = None
+                          ) -> Tuple[Tensor, Tensor]:
+        """Activation maps and PACAM of a batch from one backbone pass.
+
+        Mirrors :meth:`loss`: the branch gets the backbone outputs before
+        label conditioning, the maps selected by ``cpal_cams`` from the
+        label-conditioned logits, and the conditioning labels; each row is
+        its own batch (:func:`~mmcpal.models.classifiers.cam_classifier.
+        pacam_of_views`), the whole crop valid.
+
+        Args:
+            inputs (Tensor): Preprocessed images (N, 3, H, W).
+            labels (Tensor, optional): See :meth:`resolve_labels`; None uses
+                the labels of :meth:`conditioned_on`, then all-ones.
+
+        Returns:
+            tuple[Tensor, Tensor]: :meth:`forward_cam`'s maps (N, C, h, w)
+            and the PACAM foreground channels (N, C, h, w), same grid.
+
+        Raises:
+            ValueError: The model has no CPAL branch.
+        """
+        if self.cpal is None:
+            raise ValueError(f'AMN: {NO_CPAL_MESSAGE}')
+        rows = self.resolve_labels(labels, inputs.shape[0])
+        feats = self.extract_feat(inputs)
+        logits = self.logits_from_feats(feats, rows)
+        prototype_cam = pacam_of_views(self.cpal, feats,
+                                       self._cpal_maps(logits), rows)
+        return logits.softmax(dim=1)[:, 1:], prototype_cam
+
+    def forward_pacam(self, inputs: Tensor,
+                      labels: Optional[Tensor] = None) -> Tensor:
+        """PACAM foreground channels (N, C, h, w); see
+        :meth:`forward_cam_pacam`."""
+        return self.forward_cam_pacam(inputs, labels)[1]
 
     def _cpal_maps(self, logits: Tensor) -> Tensor:
         if self.cpal_cams == 'prob':
