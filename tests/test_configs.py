@@ -27,7 +27,22 @@ def _types(node, key_path=()):
 
 
 def test_there_are_configs():
-    assert len(CONFIGS) >= 30
+    assert len(CONFIGS) >= 42
+
+
+EFFNET_CONFIGS = [p for p in CONFIGS if '_effnetlite0_' in osp.basename(p)]
+
+
+def test_effnetlite0_family():
+    """One base file + one leaf per stage and data set (issue 18)."""
+    assert len(EFFNET_CONFIGS) == 12, EFFNET_CONFIGS
+    for path in EFFNET_CONFIGS:
+        model = load_config(path).model
+        model = model.get('module', model)  # the CRF TTA wrapper
+        assert model.backbone.type == 'mmcpal.EfficientNetLite', path
+        assert model.backbone.init_cfg.checkpoint == 'effnet://lite0', path
+        assert model.data_preprocessor.mean == [127.0] * 3, path
+        assert model.data_preprocessor.bgr_to_rgb, path
 
 
 def _get(registry, scope, name):
