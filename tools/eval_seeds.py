@@ -4,6 +4,8 @@ Examples::
 
     python tools/eval_seeds.py --cam-dir work_dirs/cams \
         --data-root data/VOC2012
+    python tools/eval_seeds.py --cam-dir work_dirs/cams \
+        --data-root data/VOC2012 --cam-type pacam
     python tools/eval_seeds.py --mask-dir work_dirs/masks --data-root ... \
         --pred-ignore exclude --json out.json
 
@@ -16,6 +18,7 @@ import sys
 
 from mmcpal.evaluation import (DEFAULT_THRESHOLDS, evaluate_cam_dir,
                                evaluate_masks, read_id_list)
+from mmcpal.pseudo.cam_io import CAM_TYPES
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -51,9 +54,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                       type=float,
                       nargs='+',
                       help='sweep bg = (1 - max CAM) ** alpha instead')
-    parser.add_argument('--cam-key',
-                        default='cams',
-                        help="array of the CAM files to score, e.g. 'pacam'")
+    parser.add_argument('--cam-type',
+                        choices=list(CAM_TYPES),
+                        default='cam',
+                        help="map of the CAM files to score: 'cam' "
+                        "(default), 'pacam' or 'fused' (mean of CAM and "
+                        'PACAM); --cam-dir only')
     parser.add_argument('--pred-ignore',
                         choices=['wrong', 'exclude'],
                         default='wrong',
@@ -95,7 +101,7 @@ def main(argv=None) -> int:
                                   args.num_classes,
                                   thresholds=args.thresholds,
                                   alphas=args.alpha,
-                                  cam_key=args.cam_key,
+                                  cam_type=args.cam_type,
                                   **common)
     else:
         if args.thresholds or args.alpha:

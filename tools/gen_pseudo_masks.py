@@ -8,6 +8,11 @@ The AMN route: CAMs of an AMN checkpoint with ``--refine ir`` give IR labels
 for IRN (``tools/dist_train.sh configs/irn/...``); the same CAMs with
 ``--refine rw --irn-config C --irn-checkpoint K`` give the random-walk masks.
 
+``--cam-type pacam|fused`` makes every stage use CPAL's prototype-aware CAM
+(or its mean with the CAM) instead of the CAM; the cams stage then stores the
+PACAM next to the CAM (needs a model with a CPAL branch). Without the option
+the config's ``model.test_cfg.cam_type`` applies, then ``cam``.
+
 Reruns skip finished images; ``torchrun --nproc_per_node N`` (or
 ``--launcher pytorch``) splits the images across processes.
 
@@ -23,8 +28,8 @@ import os.path as osp
 
 import torch
 
-from mmcpal.apis.pseudo import (REFINE_METHODS, RW_DEFAULTS, STAGES,
-                                generate_pseudo_masks)
+from mmcpal.apis.pseudo import (CAM_TYPES, REFINE_METHODS, RW_DEFAULTS,
+                                STAGES, generate_pseudo_masks)
 from mmcpal.utils import teardown_distributed
 
 
@@ -35,6 +40,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out-dir', required=True, help='output folder')
     parser.add_argument(
         '--stages', nargs='+', default=list(STAGES), choices=STAGES)
+    parser.add_argument(
+        '--cam-type', choices=list(CAM_TYPES), default=None,
+        help="map every stage uses: 'cam' (classifier CAM), 'pacam' "
+        "(CPAL's prototype-aware CAM) or 'fused' (their mean); default: the "
+        "config's model.test_cfg.cam_type, else 'cam'")
     parser.add_argument(
         '--split', help='id list relative to the data root (default: the '
         "config's training list)")
@@ -91,6 +101,7 @@ def main() -> None:
         args.checkpoint,
         args.out_dir,
         stages=args.stages,
+        cam_type=args.cam_type,
         split=args.split,
         data_root=args.data_root,
         scales=args.scales,

@@ -10,6 +10,7 @@ import os.path as osp
 import sys
 
 from mmcpal.evaluation import read_id_list
+from mmcpal.pseudo.cam_io import CAM_TYPES
 from mmcpal.visualization import vis_cam_dir
 
 
@@ -37,6 +38,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         default='SegmentationClass',
                         help="GT folder under --data-root ('' for none)")
     parser.add_argument('--mask-dir', help='optional folder of PNG masks')
+    parser.add_argument('--cam-type',
+                        choices=list(CAM_TYPES),
+                        default='cam',
+                        help="map to draw: 'cam' (default), 'pacam' or "
+                        "'fused'")
     parser.add_argument('--threshold',
                         type=float,
                         default=0.05,
@@ -67,6 +73,7 @@ def main(argv=None) -> int:
                         num_classes=args.num_classes,
                         gt_dir=gt_dir,
                         mask_dir=args.mask_dir,
+                        cam_type=args.cam_type,
                         threshold=args.threshold,
                         tile_height=args.tile_height,
                         rows_per_png=args.rows_per_png)

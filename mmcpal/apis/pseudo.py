@@ -1,5 +1,11 @@
 """The pseudo-mask chain: CAMs -> seeds -> (CRF | IR labels) -> masks.
 
+Every stage uses one map, ``cam_type``: ``'cam'`` (the classifier CAM, the
+default), ``'pacam'`` (CPAL's prototype-aware CAM, stored next to the CAM by
+the cams stage) or ``'fused'`` (their mean, computed at load; see
+:func:`mmcpal.pseudo.cam_io.fuse_cam_pacam`). The argument wins over the
+model config's ``model.test_cfg.cam_type``.
+
 Each stage is a resumable per-image job (:func:`mmcpal.pseudo.jobs.run_image_job`):
 outputs are written atomically, finished images are skipped on a rerun, and
 under ``torchrun`` every process takes its own shard of the images.
@@ -25,6 +31,7 @@ from mmcpal.pseudo.random_walk import (AMN_CAM_POWER, IRN_BETA,
 from mmcpal.registry import DATASETS
 
 REFINE_METHODS = ('none', 'crf', 'ir', 'rw')
+CAM_TYPES = cam_io.CAM_TYPES
 # The random walk of the AMN route: IRN's walk with AMN's CAM power (the
 # constants and their sources are in mmcpal.pseudo.random_walk).
 RW_DEFAULTS = dict(beta=float(IRN_BETA), exp_times=IRN_EXP_TIMES,
@@ -102,10 +109,28 @@ def _read_image(path: str) -> np.ndarray:
         raise SkipImage('unreadable image', f'{path}: {err}') from err
 
 
+def resolve_cam_type(cam_type: Optional[str], cfg: Optional[Config]) -> str:
+    """The map the chain uses: the argument, else the config, else 'cam'.
+
+    Args:
+        cam_type (str, optional): Explicit choice (e.g. ``--cam-type``).
+        cfg (Config, optional): A model config; its
+            ``model.test_cfg.cam_type`` is used when ``cam_type`` is None.
+
+    Returns:
+        str: One of :data:`CAM_TYPES`.
+    """
+    if cam_type is None and cfg is not None:
+        test_cfg = cfg.get('model', {}).get('test_cfg') or {}
+        cam_type = test_cfg.get('cam_type')
+    return cam_io.check_cam_type(cam_type or 'cam')
+
+
 def run_cam_stage(model: torch.nn.Module,
                   records: Sequence[ImageRecord],
                   cam_dir: str,
                   *,
+                  cam_type: str = 'cam',
                   scales: Sequence[float] = DEFAULT_SCALES,
                   flip: bool = True,
                   max_pixels_per_batch: int = DEFAULT_MAX_PIXELS,
@@ -120,6 +145,10 @@ def run_cam_stage(model: torch.nn.Module,
         model (nn.Module): A CAM-producing model (``forward_cam``), eval mode.
         records (sequence[ImageRecord]): The images.
         cam_dir (str): Output folder.
+        cam_type (str): ``'cam'`` stores the CAM only; ``'pacam'`` and
+            ``'fused'`` also store the PACAM (``pacam`` array), which needs a
+            model with a CPAL branch; a file without it is redone.
+            Defaults to ``'cam'``.
         scales (sequence[float]): Inference scales.
         flip (bool): Add horizontal flips.
         max_pixels_per_batch (int): Memory bound of one forward.
@@ -129,7 +158,15 @@ def run_cam_stage(model: torch.nn.Module,
 
     Returns:
         JobSummary: Counts and timing.
+
+    Raises:
+        ValueError: ``cam_type`` needs a PACAM and the model has no CPAL
+            branch.
     """
+    from mmcpal.pseudo.multiscale import check_pacam_model
+    with_pacam = cam_io.check_cam_type(cam_type) != 'cam'
+    if with_pacam:
+        check_pacam_model(model)
     os.makedirs(cam_dir, exist_ok=True)
     by_id = {r.img_id: r for r in records}
     device = next(model.parameters()).device
@@ -151,7 +188,8 @@ def run_cam_stage(model: torch.nn.Module,
                 record.label,
                 scales=scales,
                 flip=flip,
-                max_pixels_per_batch=max_pixels_per_batch)
+                max_pixels_per_batch=max_pixels_per_batch,
+                pacam=with_pacam)
         extra = {k: v.cpu().numpy() for k, v in out.extra.items()}
         cam_io.save_cams(
             cam_io.cam_path(cam_dir, img_id),
@@ -162,7 +200,7 @@ def run_cam_stage(model: torch.nn.Module,
     return run_image_job(
         [r.img_id for r in records],
         process,
-        lambda i: cam_io.is_complete(cam_io.cam_path(cam_dir, i)),
+        lambda i: cam_io.is_complete(cam_io.cam_path(cam_dir, i), cam_type),
         rank=rank,
         world_size=world_size,
         desc='cams',
@@ -173,6 +211,7 @@ def run_mask_stage(records: Sequence[ImageRecord],
                    cam_dir: str,
                    mask_dir: str,
                    *,
+                   cam_type: str = 'cam',
                    refine: str = 'crf',
                    bg_threshold: float = 0.15,
                    fg_threshold: float = 0.30,
@@ -188,6 +227,8 @@ def run_mask_stage(records: Sequence[ImageRecord],
         records (sequence[ImageRecord]): The images.
         cam_dir (str): Folder of CAM files (:func:`run_cam_stage`).
         mask_dir (str): Output folder.
+        cam_type (str): The stored map every refinement uses: ``'cam'``,
+            ``'pacam'`` or ``'fused'``. Defaults to ``'cam'``.
         refine (str): ``'none'`` (seed: argmax over the background
             threshold and the CAMs), ``'crf'`` (the seed's scores refined by a
             dense CRF) or ``'ir'`` (IRN/AMN IR labels: confident foreground at
@@ -211,8 +252,13 @@ def run_mask_stage(records: Sequence[ImageRecord],
 
     Returns:
         JobSummary: Counts and timing.
+
+    Raises:
+        MissingMapError: The first CAM file lacks the PACAM ``cam_type``
+            needs (the message names the file and the fix).
     """
     from mmcpal.pseudo.refine import refine_cams
+    cam_io.check_cam_type(cam_type)
     if refine not in REFINE_METHODS:
         raise ValueError(f'refine must be one of {REFINE_METHODS}, got '
                          f"'{refine}'")
@@ -223,6 +269,7 @@ def run_mask_stage(records: Sequence[ImageRecord],
     if unknown:
         raise ValueError(f'rw_options: unknown keys {sorted(unknown)}; '
                          f'known: {sorted(RW_DEFAULTS)}')
+    cam_io.check_cam_dir(cam_dir, [r.img_id for r in records], cam_type)
     os.makedirs(mask_dir, exist_ok=True)
     by_id = {r.img_id: r for r in records}
 
@@ -230,7 +277,7 @@ def run_mask_stage(records: Sequence[ImageRecord],
         path = cam_io.cam_path(cam_dir, img_id)
         if not cam_io.is_complete(path):
             raise SkipImage('no CAM file', path)
-        cams, keys = cam_io.load_cams(path)
+        cams, keys = cam_io.load_cams(path, cam_type)
         if refine == 'rw':
             mask = _random_walk_mask(irn_model, by_id[img_id].img_path, cams,
                                      keys, path, rw_kwargs)
@@ -290,14 +337,17 @@ STAGES = ('cams', 'seeds', 'masks', 'eval')
 
 
 def _mask_source(refine: str, cam_dir: str, bg_threshold: float,
-                 fg_threshold: float, rw_kwargs: Dict) -> str:
+                 fg_threshold: float, rw_kwargs: Dict,
+                 cam_type: str = 'cam') -> str:
     """How the masks were made, for the evaluation protocol."""
     if refine == 'rw':
-        return (f'masks_rw: IRN random walk of {cam_dir} (beta '
-                f"{rw_kwargs['beta']}, exp_times {rw_kwargs['exp_times']}, "
-                f"radius {rw_kwargs['radius']}, bg {rw_kwargs['bg_thres']}, "
-                f"cam power {rw_kwargs['cam_power']})")
-    return (f'masks_{refine} (bg threshold {bg_threshold}' +
+        return (f'masks_rw: IRN random walk of the {cam_type!r} maps of '
+                f"{cam_dir} (beta {rw_kwargs['beta']}, exp_times "
+                f"{rw_kwargs['exp_times']}, radius {rw_kwargs['radius']}, "
+                f"bg {rw_kwargs['bg_thres']}, cam power "
+                f"{rw_kwargs['cam_power']})")
+    return (f'masks_{refine} of the {cam_type!r} maps (bg threshold '
+            f'{bg_threshold}' +
             (f', fg threshold {fg_threshold}' if refine == 'ir' else '') +
             ')')
 
@@ -307,6 +357,7 @@ def generate_pseudo_masks(config: str,
                           out_dir: str,
                           *,
                           stages: Sequence[str] = STAGES,
+                          cam_type: Optional[str] = None,
                           split: Optional[str] = None,
                           data_root: Optional[str] = None,
                           scales: Sequence[float] = DEFAULT_SCALES,
@@ -326,6 +377,8 @@ def generate_pseudo_masks(config: str,
 
     Outputs under ``out_dir``: ``cams/`` (CAM files), ``masks_<refine>/``
     (palette PNGs), ``seed_eval.{json,md}`` and ``mask_eval.{json,md}``
+    (with ``_<cam_type>`` appended to the mask folder and the evaluation
+    files when ``cam_type`` is not ``'cam'``)
     (only where ground truth exists; evaluation is a report, never an input
     to a choice). Finished images are skipped, so a rerun resumes. In a
     process group (``torchrun``) every rank takes its shard; rank 0 then
@@ -337,6 +390,12 @@ def generate_pseudo_masks(config: str,
         out_dir (str): Output folder.
         stages (sequence[str]): Among ``'cams'``, ``'seeds'`` (seed mIoU
             sweep), ``'masks'`` and ``'eval'`` (mask mIoU).
+        cam_type (str, optional): The map every stage uses: ``'cam'``,
+            ``'pacam'`` or ``'fused'`` (see the module docstring). None
+            reads ``model.test_cfg.cam_type`` of the config, then
+            ``'cam'``. ``'pacam'``/``'fused'`` need a model with a CPAL
+            branch at the cams stage, and CAM files holding the PACAM at
+            the later stages.
         split (str, optional): Id list, defaults to the training list.
         data_root (str, optional): Another data root.
         scales (sequence[float]): Inference scales.
@@ -375,19 +434,22 @@ def generate_pseudo_masks(config: str,
         raise ValueError("refine='rw' needs irn_config and irn_checkpoint "
                          '(a trained IRN boundary network)')
     cfg = load_config(config)
+    cam_type = resolve_cam_type(cam_type, cfg)
     records, class_names = image_records(
         cfg, split=split, data_root=data_root)
     num_classes = len(class_names)
     cam_dir = cam_dir or osp.join(out_dir, 'cams')
     rw_kwargs = dict(RW_DEFAULTS, **(rw_options or {}))
-    mask_dir = osp.join(out_dir, f'masks_{refine}')
+    # Outputs of another map go elsewhere, so a rerun never mixes them.
+    suffix = '' if cam_type == 'cam' else f'_{cam_type}'
+    mask_dir = osp.join(out_dir, f'masks_{refine}{suffix}')
     split_name = split or cfg.train_dataloader.dataset.get('ann_file', '')
-    report: Dict = {}
+    report: Dict = {'cam_type': cam_type}
     if 'cams' in stages:
         model = init_model(cfg, checkpoint, device=device)
         summary = run_cam_stage(
-            model, records, cam_dir, scales=scales, flip=flip,
-            progress=progress)
+            model, records, cam_dir, cam_type=cam_type, scales=scales,
+            flip=flip, progress=progress)
         report['cams'] = summary_dict(summary)
         log(summary.format('CAMs'))
     if 'masks' in stages:
@@ -398,6 +460,7 @@ def generate_pseudo_masks(config: str,
             records,
             cam_dir,
             mask_dir,
+            cam_type=cam_type,
             refine=refine,
             bg_threshold=bg_threshold,
             fg_threshold=fg_threshold,
@@ -418,10 +481,10 @@ def generate_pseudo_masks(config: str,
         else:
             result = evaluate_cam_dir(
                 cam_dir, gt_dir, ids, num_classes, split=split_name,
-                class_names=class_names)
-            result.save_json(osp.join(out_dir, 'seed_eval.json'))
+                cam_type=cam_type, class_names=class_names)
+            result.save_json(osp.join(out_dir, f'seed_eval{suffix}.json'))
             table = result.to_markdown()
-            with open(osp.join(out_dir, 'seed_eval.md'), 'w') as f:
+            with open(osp.join(out_dir, f'seed_eval{suffix}.md'), 'w') as f:
                 f.write(table + '\n')
             log(table)
             report['seeds'] = result.to_json_dict()
@@ -437,11 +500,12 @@ def generate_pseudo_masks(config: str,
                 split=split_name,
                 crf=refine == 'crf',
                 source=_mask_source(refine, cam_dir, bg_threshold,
-                                    fg_threshold, rw_kwargs),
+                                    fg_threshold, rw_kwargs, cam_type),
+                cam_type=cam_type,
                 class_names=class_names)
-            result.save_json(osp.join(out_dir, 'mask_eval.json'))
+            result.save_json(osp.join(out_dir, f'mask_eval{suffix}.json'))
             table = result.to_markdown()
-            with open(osp.join(out_dir, 'mask_eval.md'), 'w') as f:
+            with open(osp.join(out_dir, f'mask_eval{suffix}.md'), 'w') as f:
                 f.write(table + '\n')
             log(table)
             report['masks_eval'] = result.to_json_dict()

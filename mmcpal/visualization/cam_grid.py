@@ -106,7 +106,8 @@ def vis_cam_dir(cam_dir: str,
                 class_names: Optional[Sequence[str]] = None,
                 tile_height: int = 160,
                 rows_per_png: int = 6,
-                img_suffix: str = '.jpg') -> List[str]:
+                img_suffix: str = '.jpg',
+                cam_type: str = 'cam') -> List[str]:
     """Write PNG grids of CAMs, seeds, masks and GT for a list of images.
 
     Args:
@@ -126,6 +127,8 @@ def vis_cam_dir(cam_dir: str,
         tile_height (int): Tile height in pixels. Defaults to 160.
         rows_per_png (int): Images per output PNG. Defaults to 6.
         img_suffix (str): Image file suffix. Defaults to ``'.jpg'``.
+        cam_type (str): Map of the CAM files to draw: ``'cam'``,
+            ``'pacam'`` or ``'fused'``. Defaults to ``'cam'``.
 
     Returns:
         list[str]: Paths of the written PNGs.
@@ -150,7 +153,7 @@ def vis_cam_dir(cam_dir: str,
         if not osp.isfile(path):
             print(f'vis_cam_dir: no CAM file for {img_id!r}, skipped')
             continue
-        cams, keys = load_cams(path)
+        cams, keys = load_cams(path, cam_type)
         image = _read_image(osp.join(img_dir, img_id + img_suffix))
         gt = (read_label_png(osp.join(gt_dir, img_id +
                                       '.png')) if gt_dir else None)

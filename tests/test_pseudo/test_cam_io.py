@@ -169,3 +169,44 @@ def test_save_rejects_bad_paths_and_extras(tmp_path):
                   _cams(),
                   np.array([1, 2]),
                   extra=dict(meta=np.array([{}], dtype=object)))
+
+
+def test_fused_is_the_mean_of_the_normalised_maps(tmp_path):
+    from mmcpal.pseudo.cam_io import fuse_cam_pacam
+    g = np.random.default_rng(0)
+    cams = g.random((2, 4, 5)).astype(np.float32)
+    pacam = g.random((2, 4, 5)).astype(np.float32) * 0.5
+    # by hand: normalise each class by its max (+1e-5), average, normalise
+    n = lambda m: m / (m.reshape(len(m), -1).max(1)[:, None, None] + 1e-5)
+    expected = n((n(cams) + n(pacam)) / 2)
+    np.testing.assert_allclose(fuse_cam_pacam(cams, pacam), expected,
+                               rtol=1e-6)
+    assert not np.allclose(expected, (cams + pacam) / 2)
+    path = str(tmp_path / 'f.npz')
+    save_cams(path, cams, np.array([1, 3]), extra=dict(pacam=pacam))
+    c16 = cams.astype(np.float16).astype(np.float32)
+    p16 = pacam.astype(np.float16).astype(np.float32)
+    fused, keys = load_cams(path, 'fused')
+    np.testing.assert_allclose(fused, n((n(c16) + n(p16)) / 2), rtol=1e-6)
+    np.testing.assert_array_equal(load_cams(path, 'pacam')[0], p16)
+    np.testing.assert_array_equal(load_cams(path, 'cam')[0], c16)
+    np.testing.assert_array_equal(keys, [1, 3])
+
+
+def test_missing_pacam_is_a_clear_error(tmp_path):
+    from mmcpal.pseudo.cam_io import (MissingMapError, check_cam_dir,
+                                      is_complete)
+    path = str(tmp_path / 'a.npz')
+    save_cams(path, np.ones((1, 3, 3)), np.array([2]))
+    for cam_type in ('pacam', 'fused'):
+        with pytest.raises(MissingMapError,
+                           match=r"a\.npz.*re-run the cams stage with "
+                           r'--cam-type pacam'):
+            load_cams(path, cam_type)
+        assert not is_complete(path, cam_type)
+        with pytest.raises(MissingMapError, match='a.npz'):
+            check_cam_dir(str(tmp_path), ['missing', 'a'], cam_type)
+    assert is_complete(path) and is_complete(path, 'cam')
+    check_cam_dir(str(tmp_path), ['a'], 'cam')
+    with pytest.raises(ValueError, match='cam_type must be one of'):
+        load_cams(path, 'both')
