@@ -674,7 +674,9 @@ def gradient_section(model: torch.nn.Module, records: Sequence,
     Returns:
         dict: ``images``, ``size``, losses, the background share of the
         batch's ``L_self``, and per group (``backbone``, ``classifier``)
-        the norms and cosine.
+        the norms and cosine; or ``skipped`` with the reason when the
+        host's loss cannot run on image labels alone (AMN trains on IR
+        labels, which the diagnostics do not have).
     """
     import cv2
 
@@ -712,7 +714,11 @@ def gradient_section(model: torch.nn.Module, records: Sequence,
                 [torch.ones_like(out['use'][:, :1]), out['use']], dim=1)
             share = background_share(out['cam'], out['pacam'], None,
                                      channels)
-            losses = model.loss(inputs, samples)
+            try:
+                losses = model.loss(inputs, samples)
+            except ValueError as err:  # e.g. AMN without its IR labels
+                first = (str(err).strip().splitlines() or [''])[0]
+                return {'skipped': first}
             cls_key, loss_cls = _host_cls_loss(losses)
             loss_self = losses['loss_self']
             groups = {

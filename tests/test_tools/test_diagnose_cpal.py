@@ -209,3 +209,21 @@ def test_errors_are_one_line(repo, demo_root, base_checkpoint, tmp_path):
     proc = _run(repo, ['configs/none.py', str(bad)], ok=False)
     assert proc.returncode != 0 and 'config file not found' in proc.stderr
     assert 'Traceback' not in proc.stderr
+
+
+def test_amn_host(repo, demo_root, tmp_path):
+    """AMN: maps through its own branch call; no IR labels -> no gradients."""
+    from mmcpal.apis import init_model
+    config = 'configs/cpal/amn_cpal_squeezenet_demo.py'
+    model = init_model(osp.join(repo, config))
+    ckpt = str(tmp_path / 'amn.pth')
+    torch.save({'state_dict': model.state_dict()}, ckpt)
+    out_json = str(tmp_path / 'd.json')
+    _run(repo, [
+        config, ckpt, '--data-root', demo_root, '--limit', '3', '--scale',
+        '96', '--no-progress', '--out-json', out_json
+    ])
+    report = json.load(open(out_json))
+    assert 0.0 <= report['separation']['pacam']['auc'] <= 1.0
+    assert 'IR labels' in report['gradients']['skipped']
+    assert report['bank_unchanged'] is True
