@@ -15,6 +15,14 @@ masks):
 - the predicted-foreground fraction (against the ground truth's) and the
   training loss log, as evidence for why a row wins or loses.
 
+Map types (``--cam-types cam pacam fused``, default ``cam``): every run is
+also scored as CPAL's prototype-aware CAM (``pacam``) and as the mean of
+both (``fused``), from the same trained checkpoint (runs without a CPAL
+branch have no PACAM and show ``-``). The run key does not depend on the map
+types: a run's ``cam`` numbers and its extra ``by_cam_type`` entries are
+made with the same settings, and a missing map type is added to a finished
+run without retraining.
+
 Rows (``--rows``, names or groups ``baseline cpal ablation choice all``):
 ``baseline`` and ``cpal`` run every seed of ``--seeds``; the ablation rows of
 the paper's Table 1 (``configs/cpal/ablation/``) and the [choice] rows run the
@@ -65,6 +73,8 @@ DEFAULT_SCALES = (0.64, 0.32, 0.96, 1.28)
 # between the best seed thresholds of the calibration runs of cpal-method.md
 # section 14 (0.05 baseline, 0.10 CPAL); it is never chosen per row here.
 DEFAULT_BG_THRESHOLD = 0.10
+# The maps a run can be scored as (mmcpal.pseudo.cam_io.CAM_TYPES).
+CAM_TYPES = ('cam', 'pacam', 'fused')
 
 
 def _row(name: str, group: str, config: str, options: Optional[Dict] = None,
@@ -174,11 +184,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'reports, e.g. of other --scales, can share a file)')
     parser.add_argument('--title', default='',
                         help='heading suffix of the report')
+    parser.add_argument('--cam-types', nargs='+', choices=CAM_TYPES,
+                        default=['cam'],
+                        help="maps each run is scored as: 'cam' (always), "
+                        "'pacam', 'fused' (rows with a CPAL branch)")
     parser.add_argument('--force', action='store_true',
                         help='rerun finished runs')
     parser.add_argument('--assemble-only', action='store_true',
                         help='run nothing: report the finished runs only')
     args = parser.parse_args(argv)
+    args.cam_types = ['cam'] + [t for t in CAM_TYPES[1:]
+                                if t in args.cam_types]
     if args.workers < 1 or args.epochs < 1 or args.extra_seeds < 0:
         parser.error('--workers and --epochs must be >= 1, --extra-seeds '
                      '>= 0')
@@ -315,7 +331,7 @@ def run_one(job: Dict) -> Dict:
         with open(result_path) as f:
             result = json.load(f)
         _check_key(result, job, result_path)
-        if job['refine'] in result.get('masks', {}):
+        if not missing_cam_types(result, job):
             return _pick_masks(result, job['refine'])
     lock = _lock(work_dir)
     try:
@@ -332,6 +348,54 @@ def _check_key(result: Dict, job: Dict, result_path: str) -> None:
             f"{result.get('key')} != {job['key']}: model, seed, epochs, "
             'images, scales or threshold differ); pass --force to redo it or '
             'use another --work-dir')
+
+
+def has_cpal(config: str, options: Optional[Dict] = None) -> bool:
+    """Whether the run's model has a CPAL branch (hence a PACAM)."""
+    sys.path.insert(0, REPO)
+    from mmcpal.apis.config import load_config
+    return load_config(config, options).model.get('cpal') is not None
+
+
+def missing_cam_types(result: Dict, job: Dict) -> List[str]:
+    """The map types (of ``job['cam_types']``) a finished run still lacks
+    the refinement ``job['refine']`` for; ``'cam'`` is the run's own
+    ``masks``, the others live in ``result['by_cam_type']``."""
+    missing = []
+    for cam_type in job.get('cam_types', ['cam']):
+        if cam_type == 'cam':
+            done = job['refine'] in result.get('masks', {})
+        else:
+            entry = (result.get('by_cam_type') or {}).get(cam_type)
+            done = entry is not None and (
+                entry.get('skipped') or job['refine'] in entry.get(
+                    'masks', {}))
+        if not done:
+            missing.append(cam_type)
+    return missing
+
+
+def _score_cam_type(job: Dict, run_cfg: str, ckpt: str, pseudo_dir: str,
+                    cam_type: str, log_lines: List[str]) -> Dict:
+    """Seeds and masks of one extra map type from the run's checkpoint."""
+    from mmcpal.apis.pseudo import generate_pseudo_masks
+    if not has_cpal(run_cfg):
+        return dict(skipped='no CPAL branch (model.cpal): no PACAM')
+    t0 = time.time()
+    report = generate_pseudo_masks(
+        run_cfg, ckpt, pseudo_dir, stages=('cams', 'seeds', 'masks', 'eval'),
+        cam_type=cam_type, scales=tuple(job['scales']), flip=True,
+        refine=job['refine'], bg_threshold=job['bg_threshold'],
+        crf_backend='torch', progress=False, log=log_lines.append)
+    seeds, masks = report['seeds'], report['masks_eval']
+    return dict(
+        seed_miou=seeds['best']['miou'], seed_thr=seeds['best']['threshold'],
+        curve={str(r['threshold']): r['miou'] for r in seeds['curve']},
+        fg_at_best_seed_thr=_fg_percent(seeds['confusion']),
+        masks={job['refine']: dict(
+            miou=masks['best']['miou'], bg_threshold=job['bg_threshold'],
+            fg=_fg_percent(masks['confusion']))},
+        seconds=round(time.time() - t0, 1))
 
 
 def _lock(work_dir: str) -> str:
@@ -440,12 +504,31 @@ def _run_unlocked(job: Dict, work_dir: str, result_path: str,
     log_lines: List[str] = []
     if result is None:  # train, CAMs, seed sweep
         result = _train_and_seeds(job, run_cfg, pseudo_dir, log_lines)
+    if job['refine'] not in result.get('masks', {}):
+        _cam_masks(job, result, pseudo_dir, run_cfg, log_lines)
+    for cam_type in missing_cam_types(result, job):  # the map types asked
+        entry = _score_cam_type(job, run_cfg, result['checkpoint'],
+                                pseudo_dir, cam_type, log_lines)
+        old = (result.get('by_cam_type') or {}).get(cam_type) or {}
+        entry['masks'] = dict(old.get('masks', {}), **entry.get('masks', {}))
+        result.setdefault('by_cam_type', {})[cam_type] = entry
+    with open(result_path + '.tmp', 'w') as f:
+        json.dump(result, f, indent=1)
+    os.replace(result_path + '.tmp', result_path)
+    return _pick_masks(result, job['refine'])
+
+
+def _cam_masks(job: Dict, result: Dict, pseudo_dir: str, run_cfg: str,
+               log_lines: List[str]) -> None:
+    """The CAM's masks at the fixed threshold, into ``result['masks']``."""
+    from mmcpal.apis.pseudo import generate_pseudo_masks
     # masks at the fixed threshold; a later pass with another ``--refine``
     # (e.g. crf once it exists) reuses checkpoint, CAMs and seed sweep
     t0 = time.time()
     report = generate_pseudo_masks(
         run_cfg, result['checkpoint'], pseudo_dir, stages=('masks', 'eval'),
-        scales=tuple(job['scales']), flip=True, refine=job['refine'],
+        cam_type='cam', scales=tuple(job['scales']), flip=True,
+        refine=job['refine'],
         bg_threshold=job['bg_threshold'], crf_backend='torch',
         progress=False, log=log_lines.append)
     masks = report['masks_eval']
@@ -453,10 +536,6 @@ def _run_unlocked(job: Dict, work_dir: str, result_path: str,
         miou=masks['best']['miou'], bg_threshold=job['bg_threshold'],
         fg=_fg_percent(masks['confusion']), summary=report.get('masks'),
         seconds=round(time.time() - t0, 1))
-    with open(result_path + '.tmp', 'w') as f:
-        json.dump(result, f, indent=1)
-    os.replace(result_path + '.tmp', result_path)
-    return _pick_masks(result, job['refine'])
 
 
 def _pick_masks(result: Dict, refine: str) -> Dict:
@@ -472,6 +551,22 @@ def _pick_masks(result: Dict, refine: str) -> Dict:
     out['mask_miou'] = masks[refine]['miou'] if refine in masks else None
     out['fg_of_masks'] = masks[refine]['fg'] if refine in masks else None
     out['mask_miou_by'] = {r: m['miou'] for r, m in masks.items()}
+    out['by_map'] = map_scores(result, refine)
+    return out
+
+
+def map_scores(result: Dict, refine: str) -> Dict[str, Dict]:
+    """Seed and mask mIoU of a run per map type (``cam`` always; the
+    others when scored; None where a map does not exist)."""
+    masks = result.get('masks') or {}
+    out = {'cam': dict(seed_miou=result.get('seed_miou'),
+                       seed_thr=result.get('seed_thr'),
+                       mask_miou=(masks.get(refine) or {}).get('miou'))}
+    for cam_type, entry in (result.get('by_cam_type') or {}).items():
+        out[cam_type] = dict(
+            seed_miou=entry.get('seed_miou'), seed_thr=entry.get('seed_thr'),
+            mask_miou=((entry.get('masks') or {}).get(refine) or {}).get(
+                'miou'), skipped=entry.get('skipped'))
     return out
 
 
@@ -498,7 +593,7 @@ def _train_and_seeds(job: Dict, run_cfg: str, pseudo_dir: str,
         Runner.from_cfg(cfg).train()
     t_train = time.time() - t0
     report = generate_pseudo_masks(
-        run_cfg, ckpt, pseudo_dir, stages=('cams', 'seeds'),
+        run_cfg, ckpt, pseudo_dir, stages=('cams', 'seeds'), cam_type='cam',
         scales=tuple(job['scales']), flip=True, refine='none',
         bg_threshold=job['bg_threshold'], progress=False,
         log=log_lines.append)
@@ -583,8 +678,46 @@ def summarise(runs: List[Dict]) -> Dict:
             [r['fg_at_best_seed_thr']['pred_fg'] for r in ok])['mean'],
         pred_fg_of_masks=_mean_sd(
             [(r.get('fg_of_masks') or {}).get('pred_fg') for r in ok])['mean'],
-        gt_fg=ok[0]['fg_at_best_seed_thr']['gt_fg'])
+        gt_fg=ok[0]['fg_at_best_seed_thr']['gt_fg'],
+        by_map=summarise_maps(ok))
     return out
+
+
+def summarise_maps(runs: List[Dict]) -> Dict[str, Dict]:
+    """Mean / SD of seed and mask mIoU per map type over a row's runs."""
+    types = [t for t in CAM_TYPES
+             if any(t in (r.get('by_map') or {}) for r in runs)]
+    out = {}
+    for cam_type in types:
+        cells = [(r.get('by_map') or {}).get(cam_type) or {} for r in runs]
+        seed = _mean_sd([c.get('seed_miou') for c in cells])
+        mask = _mean_sd([c.get('mask_miou') for c in cells])
+        out[cam_type] = dict(seed_miou=seed['mean'], seed_miou_sd=seed['sd'],
+                             mask_miou=mask['mean'], mask_miou_sd=mask['sd'],
+                             n=seed['n'])
+    return out
+
+
+def maps_table(out: Dict, refine: str) -> List[str]:
+    """Markdown rows: seed / mask mIoU of every row per map type (only when
+    a map other than the CAM was scored)."""
+    items = [(n, out.get(n)) for n in ('baseline', 'cpal')]
+    items += [(r['row'], r) for r in out.get('ablation', []) +
+              out.get('choice', [])]
+    items = [(n, s) for n, s in items if s and s.get('by_map')]
+    if not any(set(s['by_map']) - {'cam'} for _, s in items):
+        return []
+    lines = ['', 'Seed and mask mIoU per scored map (same checkpoints; '
+             '`cam` the classifier CAM, `pacam` the prototype-aware CAM, '
+             '`fused` their mean; `-`: no CPAL branch):', '',
+             f'| row | map | n | seed mIoU (mean ± SD) | mask mIoU, {refine} '
+             '(fixed thr) |', '|---|---|---|---|---|']
+    for name, s in items:
+        for cam_type, m in s['by_map'].items():
+            lines.append(f"| {name} | {cam_type} | {m['n']} | "
+                         f"{_pm(m['seed_miou'], m['seed_miou_sd'])} | "
+                         f"{_pm(m['mask_miou'], m['mask_miou_sd'])} |")
+    return lines
 
 
 def resolve_refine(choice: str) -> str:
@@ -646,6 +779,7 @@ def protocol(args: argparse.Namespace, refine: str, seconds: float) -> Dict:
         workers=args.workers,
         title=args.title,
         mask_refine=refine,
+        cam_types=list(getattr(args, 'cam_types', ['cam'])),
         checkpoints_from=args.checkpoints_from,
         threads_per_worker=1,
         seconds=round(seconds, 1))
@@ -702,7 +836,7 @@ def to_markdown(out: Dict) -> str:
              '```', p['command'], '```', '', 'Protocol:', '']
     for key in ('data', 'images', 'labels', 'network', 'epochs', 'checkpoint',
                 'seeds_baseline_cpal', 'seeds_ablation_choice',
-                'seeds_chain', 'chain', 'inference',
+                'seeds_chain', 'chain', 'inference', 'cam_types',
                 'seed_miou', 'mask_miou'):
         lines.append(f'- {key}: {p.get(key, "-")}')
     refines = [p['mask_refine']] + [
@@ -725,6 +859,7 @@ def to_markdown(out: Dict) -> str:
             f"{s.get('seed_thr', '-')} | " + ' | '.join(cells) + ' | '
             f"{_fmt(s.get('pred_fg_at_best_thr'))} | "
             f"{_fmt(s.get('pred_fg_of_masks'))} |")
+    lines += maps_table(out, refines[0])
     gt = (out.get('baseline') or {}).get('gt_fg')
     lines += ['', f'Ground-truth foreground: {_fmt(gt)} % of the scored '
               'pixels.', '']
@@ -881,6 +1016,7 @@ def main() -> None:
                     options=run_options(row, seed, args),
                     epochs=args.epochs, scales=args.scales,
                     bg_threshold=args.bg_threshold, refine=refine,
+                    cam_types=args.cam_types,
                     force=args.force, checkpoints_from=args.checkpoints_from,
                     work_dir=osp.join(args.work_dir,
                                       f"{row['name'].replace('=', '-')}"
