@@ -121,10 +121,13 @@ class FixedFeatures(nn.Module):
 
 
 def cpal_cfg() -> dict:
-    """The branch of ``configs/cpal/cam_cpal_r50_voc.py`` (paper shapes)."""
-    return dict(type='CPALBranch', in_channels=sum(FEAT_CHANNELS),
-                in_index=(-2, -1), embed_dims=128, bank_size=1000,
-                num_clusters=50, num_neighbours=20, tau=0.1)
+    """The first reading's branch at the paper's shapes (the figures of
+    docs/cpal-method.md §16 were measured with it; the second reading's side
+    head reads all four stages and is not timed here yet)."""
+    from mmcpal.models.cpal import parts_from_flat
+    return parts_from_flat(in_channels=sum(FEAT_CHANNELS), in_index=(-2, -1),
+                           embed_dims=128, bank_size=1000, num_clusters=50,
+                           num_neighbours=20, tau=0.1)
 
 
 def build_model(variant: str, batch: int, with_cpal: bool,

@@ -66,15 +66,28 @@ def fail(msg: str) -> None:
     sys.exit(2)
 
 
-def _load_model(args):
-    from mmcpal.apis import init_model, load_config
+def _read_config(path: str, what: str):
+    from mmcpal.apis import load_config
     try:
-        cfg = load_config(args.config)
+        return load_config(path)
     except FileNotFoundError as err:
         fail(str(err))
     except Exception as err:  # noqa: BLE001 - syntax errors etc.
-        fail(f'cannot read config {args.config}: '
+        fail(f'cannot read {what} {path}: '
              f'{type(err).__name__}: {str(err).splitlines()[0]}')
+
+
+def _load_model(args):
+    from mmcpal.apis import init_model
+    cfg = _read_config(args.config, 'config')
+    if args.attach_branch:
+        # The branch may read other backbone stages than the baseline
+        # returns (the side head reads all four): take the CPAL config's
+        # out_indices; the backbone's weights do not depend on them.
+        outs = _read_config(args.attach_branch, 'config').model.get(
+            'backbone', {}).get('out_indices')
+        if outs is not None:
+            cfg.model.backbone.out_indices = outs
     if not osp.isfile(args.checkpoint):
         fail(f'checkpoint not found: {args.checkpoint}')
     try:
@@ -87,12 +100,8 @@ def _load_model(args):
 
 
 def _attach(model, path: str, device: str) -> str:
-    from mmcpal.apis import load_config
     from mmcpal.registry import MODELS
-    try:
-        cpal_cfg = load_config(path).model.get('cpal')
-    except FileNotFoundError as err:
-        fail(str(err))
+    cpal_cfg = _read_config(path, 'config').model.get('cpal')
     if not cpal_cfg:
         fail(f'--attach-branch {path}: the config has no model.cpal')
     cpal_cfg = dict(cpal_cfg)

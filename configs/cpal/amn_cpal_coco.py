@@ -2,15 +2,14 @@
 # chain). The VOC flagship's CPAL branch on the COCO AMN config.
 _base_ = ['../amn/amn_r50_coco.py']
 model = dict(
+    backbone=dict(out_indices=(0, 1, 2, 3)),  # the head reads every stage
     cpal=dict(
         _delete_=True,
         type='CPALBranch',
-        in_channels=1024 + 2048,
-        in_index=(-2, -1),
-        embed_dims=128,
-        bank_size=1000,
-        num_clusters=50,
-        num_neighbours=20,
-        tau=0.1,
-        loss_weight=1.0))
+        head=dict(type='SideProjectionHead',
+                  in_channels=(256, 512, 1024, 2048)),
+        bank=dict(type='SupportBank', capacity=1000),
+        clustering=dict(type='SphericalKMeans', num_clusters=50),
+        neighbours=dict(type='TopKNeighbours', num_neighbours=20),
+        tau=0.1))
 custom_hooks = [dict(type='ContextClusteringHook')]

@@ -1,11 +1,11 @@
 # AMN + CPAL on the demo data (EfficientNet-Lite0, CPU): the SqueezeNet
 # config with the backbone of configs/_base_/models/effnetlite0.py; the
-# branch reads stages 3 + 4.
+# side head of the CPAL branch reads stages 1-4.
 _base_ = [
     './amn_cpal_squeezenet_demo.py', '../_base_/models/effnetlite0.py'
 ]
 model = dict(
     data_preprocessor={{_base_.effnet_norm}},
-    backbone={{_base_.effnet_backbone}},
+    backbone={{_base_.effnet_cpal_backbone}},
     in_channels={{_base_.effnet_channels}},
-    cpal=dict(in_channels={{_base_.effnet_cpal_channels}}))
+    cpal=dict(head=dict(in_channels={{_base_.effnet_cpal_channels}})))

@@ -1,12 +1,12 @@
 # CAM network + CPAL on the voc12-mini (EfficientNet-Lite0, CPU): the
 # SqueezeNet CPAL config with the backbone of configs/_base_/models/
-# effnetlite0.py; the branch reads stages 3 + 4.
+# effnetlite0.py; the CPAL side head reads stages 1-4.
 _base_ = [
     './cam_cpal_squeezenet_voc12mini.py', '../_base_/models/effnetlite0.py'
 ]
 model = dict(
     data_preprocessor={{_base_.effnet_norm}},
-    backbone={{_base_.effnet_backbone}},
+    backbone={{_base_.effnet_cpal_backbone}},
     in_channels={{_base_.effnet_channels}},
-    cpal=dict(in_channels={{_base_.effnet_cpal_channels}}))
+    cpal=dict(head=dict(in_channels={{_base_.effnet_cpal_channels}})))
 optim_wrapper = dict(optimizer=dict(lr={{_base_.effnet_cam_lr}}))

@@ -1,17 +1,20 @@
+# Optimiser: the paper's text (SGD momentum 0.9, no clipping); the recipe as
+# IRN's / SIPE's code ran it: configs/cpal/cam_cpal_r50_voc_as-run.py.
 # CAM network + CPAL on VOC 2012 train_aug (paper §4: batch 16, 5 epochs,
-# bank 1000, k=50, K=20, tau=0.1). Defaults of every [choice] follow the
-# method page; see mmcpal.models.cpal.CPALBranch.
+# bank 1000, k=50, K=20, tau=0.1), the second reading of the method page (the
+# CPALBranch defaults: SIPE's side embedding of ResNet layers 1-4, background
+# prototype, standardised positiveness, prototype shift). First reading:
+# reading1/cam_cpal_r50_voc.py.
 _base_ = ['../cam/cam_r50_voc.py']
 model = dict(
+    backbone=dict(out_indices=(0, 1, 2, 3)),  # the head reads every stage
     cpal=dict(
         _delete_=True,
         type='CPALBranch',
-        in_channels=1024 + 2048,  # last two ResNet stages, resized to CAM grid
-        in_index=(-2, -1),
-        embed_dims=128,
-        bank_size=1000,
-        num_clusters=50,
-        num_neighbours=20,
-        tau=0.1,
-        loss_weight=1.0))
+        head=dict(type='SideProjectionHead',
+                  in_channels=(256, 512, 1024, 2048)),
+        bank=dict(type='SupportBank', capacity=1000),
+        clustering=dict(type='SphericalKMeans', num_clusters=50),
+        neighbours=dict(type='TopKNeighbours', num_neighbours=20),
+        tau=0.1))
 custom_hooks = [dict(type='ContextClusteringHook')]

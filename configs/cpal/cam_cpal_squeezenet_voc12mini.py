@@ -1,15 +1,17 @@
-# CAM network + CPAL on ../shared/data/voc12-mini (SqueezeNet, CPU). Bank and
-# k scaled to 330 images (14-132 images per class).
+# CAM network + CPAL on ../shared/data/voc12-mini (SqueezeNet, CPU), the
+# second reading of the method page (SIPE-style side embedding of all four
+# stages, image-specific background prototype, standardised positiveness,
+# prototype shift: the CPALBranch defaults). Bank and k scaled to 330 images
+# (14-132 images per class). The first reading: reading1/.
 _base_ = ['../cam/cam_squeezenet_voc12mini.py']
 model = dict(
+    backbone=dict(out_indices=(0, 1, 2, 3)),  # the head reads every stage
     cpal=dict(
         _delete_=True,
         type='CPALBranch',
-        in_channels=256 + 512,
-        in_index=(-2, -1),
-        embed_dims=128,
-        bank_size=200,
-        num_clusters=10,
-        num_neighbours=5,
+        head=dict(type='SideProjectionHead', in_channels=(64, 128, 256, 512)),
+        bank=dict(type='SupportBank', capacity=200),
+        clustering=dict(type='SphericalKMeans', num_clusters=10),
+        neighbours=dict(type='TopKNeighbours', num_neighbours=5),
         tau=0.1))
 custom_hooks = [dict(type='ContextClusteringHook')]

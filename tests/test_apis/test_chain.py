@@ -24,9 +24,9 @@ SHORT = {
     'default_hooks.logger.interval': 1,
 }
 SHORT_CPAL = {
-    'model.cpal.bank_size': 8,
-    'model.cpal.num_clusters': 2,
-    'model.cpal.num_neighbours': 2
+    'model.cpal.bank.capacity': 8,
+    'model.cpal.clustering.num_clusters': 2,
+    'model.cpal.neighbours.num_neighbours': 2
 }
 
 

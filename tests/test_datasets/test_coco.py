@@ -99,7 +99,7 @@ def test_coco_configs(name, coco_root):
     data.data_root = coco_root
     assert len(DATASETS.build(data)) == 3
     if 'cpal' in name:
-        assert cfg.model.cpal.in_channels == 1024 + 2048
+        assert cfg.model.cpal.head.in_channels == (256, 512, 1024, 2048)
         assert cfg.custom_hooks == [dict(type='ContextClusteringHook')]
         model = MODELS.build(cfg.model)
         assert model.with_cpal and model.num_classes == 80

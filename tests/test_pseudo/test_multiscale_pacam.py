@@ -9,6 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmcpal.models.classifiers import CAMClassifier
+from mmcpal.models.cpal import parts_from_flat
 from mmcpal.pseudo.multiscale import (multiscale_cam, multiscale_cam_batch,
                                       multiscale_cam_loop, preprocess,
                                       scaled_size)
@@ -16,28 +17,6 @@ from mmcpal.registry import MODELS
 
 C = 3
 SCALES = (1.0, 0.5, 1.5)
-
-
-def cpal_cfg(in_channels, embed_dims, bank_size, num_clusters,
-             num_neighbours, in_index=(-2, -1)):
-    """A CPALBranch config for the flat or the composed constructor (the
-    branch's internals are being refactored; only the arguments differ)."""
-    import inspect
-
-    from mmcpal.models.cpal import CPALBranch
-    if 'head' not in inspect.signature(CPALBranch.__init__).parameters:
-        return dict(type='CPALBranch', in_channels=in_channels,
-                    in_index=in_index, embed_dims=embed_dims,
-                    bank_size=bank_size, num_clusters=num_clusters,
-                    num_neighbours=num_neighbours)
-    return dict(type='CPALBranch',
-                head=dict(type='MLPProjectionHead', in_channels=in_channels,
-                          in_index=in_index, embed_dims=embed_dims),
-                bank=dict(type='SupportBank', capacity=bank_size),
-                clustering=dict(type='SphericalKMeans',
-                                num_clusters=num_clusters),
-                neighbours=dict(type='TopKNeighbours',
-                                num_neighbours=num_neighbours))
 
 
 @MODELS.register_module(force=True)
@@ -59,7 +38,9 @@ class _PacamToyBackbone(nn.Module):
 def make_model(with_cpal: bool = True, seed: int = 0) -> CAMClassifier:
     """Toy CAMClassifier; its branch holds seeded context prototypes."""
     torch.manual_seed(seed)
-    cpal = cpal_cfg(4 + 6, 8, 4, 3, 2) if with_cpal else None
+    cpal = parts_from_flat(in_channels=4 + 6, embed_dims=8, bank_size=4,
+                           num_clusters=3,
+                           num_neighbours=2) if with_cpal else None
     model = CAMClassifier(backbone=dict(type='_PacamToyBackbone'),
                           num_classes=C, in_channels=6, cpal=cpal,
                           data_preprocessor=dict(

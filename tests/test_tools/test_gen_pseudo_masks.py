@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from mmcpal.models.cpal import parts_from_flat
+
 CONFIG = 'configs/cam/cam_squeezenet_demo.py'
 
 
@@ -150,26 +152,9 @@ def test_refine_rw_is_irns_random_walk_of_the_cams(repo, demo_root,
         assert set(np.unique(got)) <= {0} | set(keys.tolist())
 
 
-def cpal_cfg(in_channels, embed_dims, bank_size, num_clusters,
-             num_neighbours, in_index=(-2, -1)):
-    """A CPALBranch config for the flat or the composed constructor (the
-    branch's internals are being refactored; only the arguments differ)."""
-    import inspect
-
-    from mmcpal.models.cpal import CPALBranch
-    if 'head' not in inspect.signature(CPALBranch.__init__).parameters:
-        return dict(type='CPALBranch', in_channels=in_channels,
-                    in_index=in_index, embed_dims=embed_dims,
-                    bank_size=bank_size, num_clusters=num_clusters,
-                    num_neighbours=num_neighbours)
-    return dict(type='CPALBranch',
-                head=dict(type='MLPProjectionHead', in_channels=in_channels,
-                          in_index=in_index, embed_dims=embed_dims),
-                bank=dict(type='SupportBank', capacity=bank_size),
-                clustering=dict(type='SphericalKMeans',
-                                num_clusters=num_clusters),
-                neighbours=dict(type='TopKNeighbours',
-                                num_neighbours=num_neighbours))
+# The first reading, tiny (the parts form of the flat arguments).
+TINY_CPAL = parts_from_flat(in_channels=256 + 512, embed_dims=32,
+                            bank_size=50, num_clusters=4, num_neighbours=2)
 
 
 @pytest.fixture(scope='module')
@@ -179,7 +164,7 @@ def cpal_config(tmp_path_factory, repo):
     with open(path, 'w') as f:
         f.write(f"_base_ = [{osp.join(repo, CONFIG)!r}]\n"
                 f"model = dict(cpal=dict(_delete_=True, "
-                f"**{cpal_cfg(256 + 512, 32, 50, 4, 2)!r}))"
+                f"**{TINY_CPAL!r}))"
                 '\n')
     return path
 

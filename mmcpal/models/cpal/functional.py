@@ -534,24 +534,53 @@ def positiveness(protos: Tensor,
     if not scale > 0:
         raise ValueError(f'{fn}: `scale` must be > 0, but got {scale}')
     _check_shape(fn, 'protos', protos, (None, None))
+    _check_shape(fn, 'neighbours', neighbours,
+                 (protos.shape[0], None, protos.shape[1]))
+    sim = similarity(protos, neighbours, metric)
+    return _masked_softmax(fn, sim / scale, neighbours, neighbour_mask)
+
+
+def similarity(protos: Tensor, neighbours: Tensor, metric: str) -> Tensor:
+    """Pair-wise score of each prototype with each of its neighbours.
+
+    The ``sim`` of paper Eq. 7 (method page §6); Table 3 compares the
+    metrics.
+
+    Args:
+        protos (Tensor): ``(N, E)`` instance prototypes.
+        neighbours (Tensor): ``(N, K, E)`` their neighbours.
+        metric (str): ``'dot'``, ``'cosine'``, ``'l1'`` / ``'l2'``
+            (negative L1 / Euclidean distance) or ``'uniform'`` (all 0).
+
+    Returns:
+        Tensor: ``(N, K)`` scores, higher = more similar.
+    """
+    fn = 'similarity'
+    if metric not in POSITIVENESS_METRICS:
+        raise ValueError(f'{fn}: unknown `metric` {metric!r}; valid ones are '
+                         f'{", ".join(POSITIVENESS_METRICS)}')
+    _check_shape(fn, 'protos', protos, (None, None))
     n, e = protos.shape
     _check_shape(fn, 'neighbours', neighbours, (n, None, e))
     if metric == 'dot':
-        sim = torch.einsum('ne,nke->nk', protos, neighbours)
-    elif metric == 'cosine':
-        sim = torch.einsum('ne,nke->nk', F.normalize(protos, dim=1),
-                           F.normalize(neighbours, dim=2))
-    elif metric == 'l1':
-        sim = -(protos[:, None] - neighbours).abs().sum(dim=2)
-    elif metric == 'l2':
+        return torch.einsum('ne,nke->nk', protos, neighbours)
+    if metric == 'cosine':
+        return torch.einsum('ne,nke->nk', F.normalize(protos, dim=1),
+                            F.normalize(neighbours, dim=2))
+    if metric == 'l1':
+        return -(protos[:, None] - neighbours).abs().sum(dim=2)
+    if metric == 'l2':
         sq = (protos[:, None] - neighbours).pow(2).sum(dim=2)
         # sqrt'(0) is infinite: identical vectors must not give NaN grads.
-        sim = -torch.where(sq > 0, sq.clamp(min=1e-30).sqrt(),
-                           torch.zeros_like(sq))
-    else:  # uniform
-        sim = neighbours.new_zeros(neighbours.shape[:2])
-        sim = sim + 0.0 * protos.sum()  # keep the graph; values unaffected
-    logits = sim / scale
+        return -torch.where(sq > 0, sq.clamp(min=1e-30).sqrt(),
+                            torch.zeros_like(sq))
+    sim = neighbours.new_zeros(neighbours.shape[:2])
+    return sim + 0.0 * protos.sum()  # keep the graph; values unaffected
+
+
+def _masked_softmax(fn: str, logits: Tensor, neighbours: Tensor,
+                    neighbour_mask: Optional[Tensor]) -> Tensor:
+    """Softmax over the real neighbours of each row (padding gets 0)."""
     if neighbour_mask is None:
         return logits.softmax(dim=1)
     _check_shape(fn, 'neighbour_mask', neighbour_mask, neighbours.shape[:2])
@@ -561,6 +590,56 @@ def positiveness(protos: Tensor,
     logits = torch.where(mask.any(dim=1, keepdim=True), logits,
                          torch.zeros_like(logits))
     return logits.softmax(dim=1) * mask.to(logits.dtype)
+
+
+def standardised_positiveness(protos: Tensor,
+                              neighbours: Tensor,
+                              metric: str = 'dot',
+                              temperature: float = 1.0,
+                              *,
+                              neighbour_mask: Optional[Tensor] = None,
+                              eps: float = 1e-6) -> Tensor:
+    """Positiveness with a temperature relative to the scores' own spread.
+
+    ``w_k = softmax_k((s_k - mean_k s) / (temperature * std_k s + eps))``
+    with ``s_k = sim(p, c_k)`` over the real neighbours of each row
+    (population standard deviation). Method page §6.1 [choice]: the paper
+    weighs neighbours "softly ... in a non-binary form" with "a scaling
+    factor"; dividing by the spread makes the weights independent of the
+    embedding's scale, so they are neither one-hot (raw dot products of
+    unnormalised embeddings are in the thousands) nor uniform (dot products
+    of unit vectors differ by a few hundredths). A row with one neighbour,
+    or with equal scores, gets uniform weights.
+
+    Args:
+        protos (Tensor): ``(N, E)`` instance prototypes.
+        neighbours (Tensor): ``(N, K, E)`` their neighbours.
+        metric (str): See :func:`similarity`. Defaults to 'dot' [paper].
+        temperature (float): Multiplier of the spread (> 0). Defaults to
+            1.0 [choice].
+        neighbour_mask (Tensor, optional): ``(N, K)`` bool, False for
+            padding. Defaults to None (all real).
+        eps (float): Added to the scaled spread. Defaults to 1e-6.
+
+    Returns:
+        Tensor: ``(N, K)`` weights summing to 1 over each row with a real
+        neighbour.
+    """
+    fn = 'standardised_positiveness'
+    if not temperature > 0:
+        raise ValueError(
+            f'{fn}: `temperature` must be > 0, but got {temperature}')
+    sim = similarity(protos, neighbours, metric)
+    real = sim.new_ones(sim.shape) if neighbour_mask is None else \
+        neighbour_mask.to(sim.dtype)
+    count = real.sum(dim=1, keepdim=True).clamp(min=1.0)
+    mean = (sim * real).sum(dim=1, keepdim=True) / count
+    var = ((sim - mean).pow(2) * real).sum(dim=1, keepdim=True) / count
+    # sqrt'(0) is infinite: a row of equal scores must not give NaN grads.
+    std = torch.where(var > 0, var.clamp(min=1e-30).sqrt(),
+                      torch.zeros_like(var))
+    logits = (sim - mean) / (temperature * std + eps)
+    return _masked_softmax(fn, logits, neighbours, neighbour_mask)
 
 
 def alignment_shift(protos: Tensor, neighbours: Tensor) -> Tensor:
@@ -665,6 +744,33 @@ def pacam(embed: Tensor,
     Returns:
         Tensor: ``(B, C + 1, h, w)`` PACAM, channel 0 the background.
     """
+    fg = pacam_foreground(embed, neighbours, weights, labels, shift, valid,
+                          mask=mask, shift_region=shift_region)
+    valid = _valid_or_ones('pacam', valid, embed)
+    c = fg.shape[1]
+    bg = 1.0 - fg.amax(dim=1, keepdim=True) if c > 0 else torch.ones_like(
+        valid)
+    return torch.cat([bg, fg], dim=1) * valid
+
+
+def pacam_foreground(embed: Tensor,
+                     neighbours: Tensor,
+                     weights: Tensor,
+                     labels: Tensor,
+                     shift: Optional[Tensor] = None,
+                     valid: Optional[Tensor] = None,
+                     *,
+                     mask: Optional[Tensor] = None,
+                     shift_region: Optional[Tensor] = None) -> Tensor:
+    """The foreground channels of :func:`pacam` (method page §8).
+
+    ``PACAM_c(x) = sum_k w_k ReLU(cos(z(x) + delta_c, n_k))`` divided by its
+    spatial max over valid pixels (+1e-5); inactive classes are 0. The
+    arguments are those of :func:`pacam`.
+
+    Returns:
+        Tensor: ``(B, C, h, w)``, zero on padding.
+    """
     fn = 'pacam'
     _check_shape(fn, 'embed', embed, (None, None, None, None))
     b, e, h, w = embed.shape
@@ -694,10 +800,92 @@ def pacam(embed: Tensor,
                     F.normalize(z, dim=1))  # (P, K, hw)
     maps = torch.einsum('pk,pkx->px', weights[img, cls], F.relu(cos))
     fg = embed.new_zeros(b, c, h * w).index_put((img, cls), maps)
-    fg = _max_normalise(fg.view(b, c, h, w), valid)
-    bg = 1.0 - fg.amax(dim=1, keepdim=True) if c > 0 else torch.ones_like(
-        valid)
-    return torch.cat([bg, fg], dim=1) * valid
+    return _max_normalise(fg.view(b, c, h, w), valid)
+
+
+# --------------------------------------------------------------------------
+# §8.1 background prototype (SIPE)
+# --------------------------------------------------------------------------
+def sipe_seeds(cam: Tensor,
+               feats: Tensor,
+               labels: Tensor,
+               valid: Optional[Tensor] = None,
+               bg_factor: float = 0.5) -> Tensor:
+    """SIPE's seed partition of each image into background and classes.
+
+    Method page §8.1. For every pixel ``i`` and channel ``c`` (background
+    included) the soft IoU between the pixel's feature-correlation row
+    ``r_i(j) = ReLU(cos(f_i, f_j))`` and the CAM channel ``M_c``:
+    ``IoU = sum_j r_i M_c / (sum_j r_i + sum_j M_c - sum_j r_i M_c)``; the
+    background IoU is multiplied by ``bg_factor``; each pixel goes to the
+    channel of largest IoU among the background and the image's classes.
+    (Chen et al., "Self-supervised Image-specific Prototype Exploration",
+    CVPR 2022: ``get_seed`` of chenqi1126/SIPE, ``network/resnet50_SIPE.py``;
+    there the argmax runs over all channels and absent ones are zeroed
+    afterwards, which leaves such pixels without a seed; here they go to the
+    best present channel.) Padding pixels are in no seed and do not count
+    in the sums.
+
+    Args:
+        cam (Tensor): ``(B, C + 1, h, w)`` normalised CAM ``M`` (channel 0
+            the background).
+        feats (Tensor): ``(B, D, h, w)`` features of the correlation (SIPE:
+            the last backbone stage).
+        labels (Tensor): ``(B, C)`` multi-hot labels.
+        valid (Tensor, optional): ``(B, 1, h, w)`` mask. Defaults to None.
+        bg_factor (float): Weight of the background IoU. Defaults to 0.5
+            [SIPE].
+
+    Returns:
+        Tensor: ``(B, C + 1, h, w)`` bool one-hot seeds (all False on
+        padding).
+    """
+    fn = 'sipe_seeds'
+    _check_shape(fn, 'cam', cam, (None, None, None, None))
+    b, c1, h, w = cam.shape
+    _check_shape(fn, 'feats', feats, (b, None, h, w))
+    _check_shape(fn, 'labels', labels, (b, c1 - 1))
+    valid = _valid_or_ones(fn, valid, cam)
+    f = F.normalize(feats.flatten(2), dim=1) * valid.flatten(2)  # (B, D, N)
+    corr = F.relu(torch.bmm(f.transpose(1, 2), f))  # (B, N, N)
+    m = (cam * valid).flatten(2)  # (B, C+1, N)
+    inter = torch.einsum('bij,bcj->bci', corr, m)
+    union = corr.sum(dim=2)[:, None] + m.sum(dim=2, keepdim=True) - inter
+    iou = inter / union.clamp(min=1e-12)
+    iou[:, 0] = iou[:, 0] * bg_factor
+    allowed = torch.cat([labels.new_ones(b, 1), labels], dim=1) > 0
+    iou = iou.masked_fill(~allowed[..., None], float('-inf'))
+    seeds = F.one_hot(iou.argmax(dim=1), c1).permute(0, 2, 1).bool()
+    return seeds.view(b, c1, h, w) & (valid > 0)
+
+
+def prototype_map(embed: Tensor,
+                  protos: Tensor,
+                  present: Tensor,
+                  valid: Optional[Tensor] = None) -> Tensor:
+    """``ReLU(cos(z(x), p_n))`` of one prototype per image, max-normalised.
+
+    SIPE's IS-CAM channel (``reactivate``), used for the background channel
+    of PACAM (method page §8.1).
+
+    Args:
+        embed (Tensor): ``(B, E, h, w)`` pixel embeddings.
+        protos (Tensor): ``(B, E)`` one prototype per image.
+        present (Tensor): ``(B,)`` bool, images that have the prototype.
+        valid (Tensor, optional): ``(B, 1, h, w)`` mask. Defaults to None.
+
+    Returns:
+        Tensor: ``(B, 1, h, w)``; zero for images without the prototype and
+        on padding.
+    """
+    fn = 'prototype_map'
+    _check_shape(fn, 'embed', embed, (None, None, None, None))
+    b, e = embed.shape[:2]
+    _check_shape(fn, 'protos', protos, (b, e))
+    _check_shape(fn, 'present', present, (b, ))
+    ones = present.new_ones(b, 1).to(embed.dtype)
+    return pacam_foreground(embed, protos[:, None, None], ones[..., None],
+                            present[:, None].to(embed.dtype), valid=valid)
 
 
 # --------------------------------------------------------------------------

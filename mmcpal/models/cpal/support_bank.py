@@ -9,7 +9,10 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from mmcpal.registry import MODELS
 
+
+@MODELS.register_module()
 class SupportBank(nn.Module):
     """A first-in-first-out queue of embeddings per class, held in buffers.
 

@@ -22,12 +22,19 @@ from torch.utils.data import Dataset
 
 from mmcpal.engine.hooks import ContextClusteringHook
 from mmcpal.models.cpal import functional as fn
+from mmcpal.models.cpal import parts_from_flat
 from mmcpal.models.cpal.cpal_branch import CPALBranch
 from mmcpal.models.cpal.support_bank import SupportBank
 
 C, E = 3, 8
 BUFFERS = ('bank.bank', 'bank.bank_ptr', 'bank.bank_count', 'context',
            'context_count', 'num_steps', 'num_updates')
+
+
+def _without_type(cfg: dict) -> dict:
+    cfg = dict(cfg)
+    cfg.pop('type')
+    return cfg
 
 
 class ToyCAMNet(BaseModel):
@@ -38,7 +45,7 @@ class ToyCAMNet(BaseModel):
         self.stage1 = nn.Conv2d(3, 4, 3, stride=2, padding=1)
         self.stage2 = nn.Conv2d(4, 6, 3, padding=1)
         self.classifier = nn.Conv2d(6, C, 1, bias=False)
-        self.cpal = CPALBranch(**cpal)
+        self.cpal = CPALBranch(**_without_type(parts_from_flat(**cpal)))
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
         x = torch.stack(inputs) if isinstance(inputs, list) else inputs

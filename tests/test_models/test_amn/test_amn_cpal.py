@@ -2,8 +2,10 @@
 projection head, the AMN head and (detach_feats=False) the backbone."""
 import torch
 
+from mmcpal.models.cpal import parts_from_flat
+
+# the first reading (flat form), converted to parts
 CPAL = dict(
-    type='CPALBranch',
     in_channels=256 + 512,
     in_index=(-2, -1),
     embed_dims=16,
@@ -23,7 +25,7 @@ def _grads(model, loss):
 
 
 def _run(factory, samples_factory, **cpal):
-    model = factory(cpal=dict(CPAL, **cpal))
+    model = factory(cpal=parts_from_flat(**dict(CPAL, **cpal)))
     model.train()
     g = torch.Generator().manual_seed(3)
     x = torch.rand(2, 3, 64, 64, generator=g) * 60 - 30

@@ -4,31 +4,12 @@ logits), conditioned on the labels given or set with conditioned_on."""
 import pytest
 import torch
 
+from mmcpal.models.cpal import parts_from_flat
 from mmcpal.pseudo.multiscale import multiscale_cam_batch, multiscale_cam_loop
 
-def cpal_cfg(in_channels, embed_dims, bank_size, num_clusters,
-             num_neighbours, in_index=(-2, -1)):
-    """A CPALBranch config for the flat or the composed constructor (the
-    branch's internals are being refactored; only the arguments differ)."""
-    import inspect
 
-    from mmcpal.models.cpal import CPALBranch
-    if 'head' not in inspect.signature(CPALBranch.__init__).parameters:
-        return dict(type='CPALBranch', in_channels=in_channels,
-                    in_index=in_index, embed_dims=embed_dims,
-                    bank_size=bank_size, num_clusters=num_clusters,
-                    num_neighbours=num_neighbours)
-    return dict(type='CPALBranch',
-                head=dict(type='MLPProjectionHead', in_channels=in_channels,
-                          in_index=in_index, embed_dims=embed_dims),
-                bank=dict(type='SupportBank', capacity=bank_size),
-                clustering=dict(type='SphericalKMeans',
-                                num_clusters=num_clusters),
-                neighbours=dict(type='TopKNeighbours',
-                                num_neighbours=num_neighbours))
-
-
-CPAL = cpal_cfg(256 + 512, 16, 8, 2, 2)
+CPAL = parts_from_flat(in_channels=256 + 512, embed_dims=16, bank_size=8,
+                       num_clusters=2, num_neighbours=2)
 
 
 def _model(amn_factory, **kwargs):

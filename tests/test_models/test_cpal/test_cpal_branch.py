@@ -11,7 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from mmcpal.models.cpal import functional as fn
+from mmcpal.models.cpal import parts_from_flat
 from mmcpal.models.cpal.cpal_branch import CPALBranch
+from mmcpal.registry import MODELS
 
 C, E, L, KC, K, H = 3, 8, 16, 4, 2, 6
 
@@ -25,7 +27,7 @@ def make_branch(**kwargs) -> CPALBranch:
                num_clusters=KC,
                num_neighbours=K)
     cfg.update(kwargs)
-    return CPALBranch(**cfg)
+    return MODELS.build(parts_from_flat(**cfg))
 
 
 def make_inputs(seed: int = 1):
@@ -76,7 +78,7 @@ def reference(branch,
         feats[2]
     ],
                   dim=1).detach()
-    z = branch.head(x)
+    z = branch.head(x, (H, H))
     cam = fn.cam_from_logits(cams, labels, valid, bg_alpha=1.0)
     protos, present = fn.instance_prototypes(z,
                                              cam.detach()[:, 1:],
@@ -301,7 +303,7 @@ def test_fallback_is_relu_cosine_to_own_prototype():
             feats[1], size=(H, H), mode='bilinear', align_corners=False),
         feats[2]
     ], 1)
-    z = branch.head(x)
+    z = branch.head(x, (H, H))
     n, c = 0, 2
     p = ref['protos'][n, c]
     expected = torch.zeros(H, H)
@@ -430,14 +432,13 @@ def test_single_tensor_feats_and_in_index_int():
 # construction
 # --------------------------------------------------------------------------
 def test_registry_and_buffers():
-    from mmcpal.registry import MODELS
     branch = MODELS.build(
         dict(type='CPALBranch',
              num_classes=C,
-             in_channels=10,
-             embed_dims=E,
-             bank_size=L,
-             num_clusters=KC))
+             head=dict(type='MLPProjectionHead', in_channels=10,
+                       embed_dims=E),
+             bank=dict(type='SupportBank', capacity=L),
+             clustering=dict(type='SphericalKMeans', num_clusters=KC)))
     assert isinstance(branch, CPALBranch)
     state = branch.state_dict()
     for key in ('bank.bank', 'bank.bank_ptr', 'bank.bank_count', 'context',
@@ -447,8 +448,8 @@ def test_registry_and_buffers():
 
 
 @pytest.mark.parametrize('kwargs,match', [
-    (dict(positiveness='dotx'), '`positiveness` must be one of'),
-    (dict(align='pixel'), '`align` must be one of'),
+    (dict(positiveness='dotx'), 'SoftmaxPositiveness: `metric` must be one'),
+    (dict(align='pixel'), '`align`'),
     (dict(warmup='none'), '`warmup` must be one of'),
     (dict(num_neighbours=0), '`num_neighbours` must be an int >= 1'),
     (dict(tau=1.5), r'`tau` must be a number in \[0, 1\)'),
@@ -459,6 +460,32 @@ def test_registry_and_buffers():
 def test_bad_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_branch(**kwargs)
+
+
+def test_flat_form_is_refused_with_the_way_out():
+    with pytest.raises(TypeError, match='parts_from_flat'):
+        CPALBranch(num_classes=C, in_channels=10, bank_size=L)
+
+
+def test_head_config_without_type_is_refused():
+    cfg = parts_from_flat(num_classes=C, in_channels=10)
+    cfg['head'] = dict(cfg['head'])
+    cfg['head'].pop('type')
+    with pytest.raises(ValueError, match="`head` must be a config dict"):
+        MODELS.build(cfg)
+
+
+def test_partial_part_config_overrides_the_default_part():
+    from mmcpal.models.cpal import DEFAULT_PARTS, StandardisedPositiveness
+    cfg = parts_from_flat(num_classes=C, in_channels=10)
+    cfg['positiveness'] = dict(temperature=0.5)
+    cfg['loss_self'] = dict(loss_weight=0.25)
+    branch = MODELS.build(cfg)
+    assert DEFAULT_PARTS['positiveness']['type'] == 'StandardisedPositiveness'
+    assert isinstance(branch.positiveness, StandardisedPositiveness)
+    assert branch.positiveness.temperature == 0.5
+    assert branch.loss_self.loss_weight == 0.25
+    assert branch.loss_self.channels == 'all'
 
 
 def test_bad_inputs():
