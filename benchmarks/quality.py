@@ -83,42 +83,64 @@ def _row(name: str, group: str, config: str, options: Optional[Dict] = None,
                 options=dict(options or {}), desc=desc)
 
 
-def _choice(name: str, key: str, value, desc: str) -> Dict:
-    return _row(name, 'choice', CPAL_CONFIG, {f'model.cpal.{key}': value},
-                desc)
+def _choice(name: str, options: Dict, desc: str,
+            group: str = 'choice') -> Dict:
+    """A row of the second reading with ``model.cpal.*`` overrides."""
+    return _row(name, group, CPAL_CONFIG,
+                {f'model.cpal.{k}': v for k, v in options.items()}, desc)
 
 
+READING1_CONFIG = 'configs/cpal/reading1/cam_cpal_squeezenet_voc12mini.py'
 ROWS: List[Dict] = [
     _row('baseline', 'baseline', CAM_CONFIG, desc='CAM network, no CPAL'),
     _row('cpal', 'cpal', CPAL_CONFIG,
-         desc='CPAL, defaults of the method page'),
+         desc='CPAL, second reading (the CPALBranch defaults)'),
+    _row('cpal_r1', 'cpal_r1', READING1_CONFIG,
+         desc='CPAL, first reading (MLP head, 1 - max background, raw '
+         'dot softmax, pixel shift)'),
+    # Table 1 as the paper runs it: rows II-IV without L_self (the CAM
+    # network trains as the baseline), scored on PACAM / fused.
     _row('abl_context_prototypes', 'ablation',
          ABL + 'cpal_a1_context_prototypes_squeezenet_voc12mini.py',
-         desc='+ context prototypes: all k, uniform weights, no alignment, '
-         'PACAM a fixed target'),
+         desc='II: context prototypes (all k, equal weights), no alignment, '
+         'no L_self'),
     _row('abl_topk_positiveness', 'ablation',
          ABL + 'cpal_a2_topk_positiveness_squeezenet_voc12mini.py',
-         desc='+ top-K (5) and dot positiveness, PACAM a fixed target'),
+         desc='III: + top-K (5) and positiveness, no L_self'),
     _row('abl_alignment', 'ablation',
          ABL + 'cpal_a3_alignment_squeezenet_voc12mini.py',
-         desc='+ alignment (pixels), PACAM a fixed target'),
+         desc='IV: + alignment (prototype shift), no L_self'),
     _row('abl_full', 'ablation', CPAL_CONFIG,
-         desc='+ L_self (two-sided) = full CPAL (the cpal row)'),
-    _choice('loss_channels=present', 'loss_channels', 'present',
+         desc='V: + L_self = full CPAL (the cpal row)'),
+    # Table 2 (k = 10 here, so the paper's K = 10 / 20 / 50 of k = 50 are
+    # K = 2 / 5 / 10 of k = 10) and Table 3, on the second reading.
+    _choice('t2_all_uniform', dict(
+        neighbours=dict(num_neighbours=None),
+        positiveness=dict(type='UniformPositiveness')),
+        'no neighbour selection, no positiveness (paper 59.2)', 'table2'),
+    _choice('t2_topk_uniform',
+            dict(positiveness=dict(type='UniformPositiveness')),
+            'top-K without positiveness (paper 60.3)', 'table2'),
+    _choice('t2_K2', dict(neighbours=dict(num_neighbours=2)),
+            'K = 2 of k = 10 (paper K = 10: 61.3)', 'table2'),
+    _choice('t2_K10', dict(neighbours=dict(num_neighbours=10)),
+            'K = 10 of k = 10 (paper K = 50: 60.1)', 'table2'),
+    _choice('t3_cosine', dict(positiveness=dict(metric='cosine')),
+            'positiveness metric cosine (paper 61.9)', 'table3'),
+    _choice('t3_l1', dict(positiveness=dict(metric='l1')),
+            'positiveness metric L1 (paper 59.6)', 'table3'),
+    _choice('t3_l2', dict(positiveness=dict(metric='l2')),
+            'positiveness metric L2 (paper 58.7)', 'table3'),
+    # [choice] rows of the second reading
+    _choice('background.region=cam', dict(background=dict(region='cam')),
+            "background prototype from the CAM's argmax, not SIPE's seeds"),
+    _choice('loss_self.channels=present',
+            dict(loss_self=dict(channels='present')),
             'L_self over background + present classes'),
-    _choice('normalize_embed=True', 'normalize_embed', True,
-            'unit pixel embeddings'),
-    _choice('positiveness_scale=0.1', 'positiveness_scale', 0.1,
-            'softmax temperature t = 0.1'),
-    _choice('detach_feats=False', 'detach_feats', False,
+    _choice('loss_self.loss_weight=0.25',
+            dict(loss_self=dict(loss_weight=0.25)), 'beta = 0.25'),
+    _choice('detach_feats=False', dict(detach_feats=False),
             'L_self reaches the backbone through the head'),
-    _choice('detach_pacam=True', 'detach_pacam', True,
-            'PACAM a fixed target (= abl_alignment)'),
-    _choice('align=none', 'align', 'none', 'no alignment'),
-    _choice('align=mask', 'align', 'mask', 'shift inside the reliable mask'),
-    _choice('align=prototype', 'align', 'prototype',
-            'shift the instance prototype'),
-    _choice('loss_weight=0.25', 'loss_weight', 0.25, 'beta = 0.25'),
 ]
 # The AMN route (issue 5) on top of the baseline CAM network of the same
 # seed: its CAMs -> round-1 IR labels -> AMN (with or without CPAL) -> AMN
@@ -134,7 +156,12 @@ CHAIN_ROWS: List[Dict] = [
          desc='AMN + CPAL on the baseline CAMs, then IRN random walk'),
 ]
 ROWS += CHAIN_ROWS
-GROUPS = ('baseline', 'cpal', 'ablation', 'choice', 'chain')
+GROUPS = ('baseline', 'cpal', 'cpal_r1', 'ablation', 'table2', 'table3',
+          'choice', 'chain')
+# Groups with one row each, reported side by side with paired differences.
+ARMS = ('baseline', 'cpal', 'cpal_r1')
+# Groups of single-option rows, reported in the row table.
+ROW_GROUPS = ('ablation', 'table2', 'table3', 'choice')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -147,6 +174,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='row names or groups (baseline cpal ablation '
                         "choice chain all); 'all' leaves out the chain rows "
                         '(ask for them by name or group)')
+    parser.add_argument('--backbone', choices=sorted(NETWORKS),
+                        default='squeezenet',
+                        help='the voc12-mini leaf configs of this backbone '
+                        '(use its own --work-dir: run folders are named by '
+                        'row and seed)')
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1],
                         help='training seeds of the baseline and cpal rows')
     parser.add_argument('--extra-seeds', type=int, default=1,
@@ -201,6 +233,31 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if not osp.isdir(osp.join(args.data, 'JPEGImages')):
         parser.error(f'--data {args.data!r}: no JPEGImages folder there')
     return args
+
+
+#: --backbone: what the protocol says of each network.
+NETWORKS = dict(
+    squeezenet='SqueezeNet 1.1 (ImageNet, ndf), conv1..fire5 frozen, '
+    'batch 16, crops 256, SGD lr 0.001 (x10 new layers), poly',
+    effnetlite0='EfficientNet-Lite0 (ImageNet, efficientnet-lite0-pytorch-'
+    'model), OS16, stem + first three blocks frozen, BatchNorm frozen, batch '
+    '16, crops 256, SGD lr 0.01 (x10 new layers; chosen on held-out image '
+    'mAP), poly')
+
+
+def for_backbone(rows: List[Dict], backbone: str) -> List[Dict]:
+    """The rows with each config's ``squeezenet`` leaf swapped for the
+    backbone's own leaf (``--backbone``); a row without one is refused."""
+    if backbone == 'squeezenet':
+        return rows
+    out = []
+    for row in rows:
+        config = row['config'].replace('squeezenet', backbone)
+        if not osp.isfile(osp.join(REPO, config)):
+            raise SystemExit(f'--backbone {backbone}: row {row["name"]!r} has '
+                             f'no config {config}')
+        out.append(dict(row, config=config))
+    return out
 
 
 def select_rows(names: Sequence[str]) -> List[Dict]:
@@ -701,9 +758,8 @@ def summarise_maps(runs: List[Dict]) -> Dict[str, Dict]:
 def maps_table(out: Dict, refine: str) -> List[str]:
     """Markdown rows: seed / mask mIoU of every row per map type (only when
     a map other than the CAM was scored)."""
-    items = [(n, out.get(n)) for n in ('baseline', 'cpal')]
-    items += [(r['row'], r) for r in out.get('ablation', []) +
-              out.get('choice', [])]
+    items = [(n, out.get(n)) for n in ARMS]
+    items += [(r['row'], r) for g in ROW_GROUPS for r in out.get(g, [])]
     items = [(n, s) for n, s in items if s and s.get('by_map')]
     if not any(set(s['by_map']) - {'cam'} for _, s in items):
         return []
@@ -718,6 +774,48 @@ def maps_table(out: Dict, refine: str) -> List[str]:
                          f"{_pm(m['seed_miou'], m['seed_miou_sd'])} | "
                          f"{_pm(m['mask_miou'], m['mask_miou_sd'])} |")
     return lines
+
+
+def paired_differences(arm: Dict, base: Dict, cam_type: str,
+                       field: str) -> Dict:
+    """Per-seed ``arm[cam_type] - baseline[cam]`` of ``field`` and their
+    mean / SD over the seeds both have."""
+    def by_seed(summary, kind):
+        out = {}
+        for r in summary.get('runs') or []:
+            cell = (r.get('by_map') or {}).get(kind) or {}
+            if 'error' not in r and cell.get(field) is not None:
+                out[r['seed']] = cell[field]
+        return out
+    a, b = by_seed(arm, cam_type), by_seed(base, 'cam')
+    diffs = [round(a[k] - b[k], 2) for k in sorted(set(a) & set(b))]
+    stats = _mean_sd(diffs)
+    return dict(diffs=diffs, mean=stats['mean'], sd=stats['sd'],
+                n=stats['n'])
+
+
+def paired_table(out: Dict, refine: str) -> List[str]:
+    """Markdown: each CPAL arm's map minus the baseline CAM, seed by seed."""
+    base = out.get('baseline') or {}
+    lines = []
+    for name in ARMS[1:]:
+        arm = out.get(name) or {}
+        for cam_type in (arm.get('by_map') or {}):
+            seed = paired_differences(arm, base, cam_type, 'seed_miou')
+            mask = paired_differences(arm, base, cam_type, 'mask_miou')
+            if not seed['n']:
+                continue
+            lines.append(f"| {name} | {cam_type} | {seed['n']} | "
+                         f"{_pm(seed['mean'], seed['sd'])} "
+                         f"{seed['diffs']} | {_pm(mask['mean'], mask['sd'])} "
+                         f"{mask['diffs']} |")
+    if not lines:
+        return []
+    return ['', 'Paired differences to the baseline CAM of the same seed '
+            '(arm map minus baseline `cam`; mean ± SD over seeds, then the '
+            'per-seed values):', '',
+            f'| arm | map | seeds | seed mIoU diff | mask mIoU diff, {refine} '
+            '|', '|---|---|---|---|---|'] + lines
 
 
 def resolve_refine(choice: str) -> str:
@@ -749,8 +847,7 @@ def protocol(args: argparse.Namespace, refine: str, seconds: float) -> Dict:
         data=osp.abspath(args.data),
         images=args.limit or 'all (330)',
         labels='image-level labels only for training; masks only to score',
-        network='SqueezeNet 1.1 (ImageNet, ndf), conv1..fire5 frozen, '
-        'batch 16, crops 256, SGD lr 0.001 (x10 new layers), poly',
+        network=NETWORKS[args.backbone],
         epochs=args.epochs,
         checkpoint='final epoch, the same for every row (never picked '
         'with masks)',
@@ -765,7 +862,7 @@ def protocol(args: argparse.Namespace, refine: str, seconds: float) -> Dict:
         'full-resolution image (effective long side 320 px on 500 px VOC '
         'images), maps upsampled to full resolution, scored against '
         'full-resolution GT',
-        seed_miou='best background threshold of the sweep 0.01..0.60, '
+        seed_miou='best background threshold of the sweep 0.01..0.95, '
         "picked on the evaluated set's own GT (as the papers' seed numbers "
         'are)',
         mask_miou=f'refine={refine!r} masks at a FIXED background threshold '
@@ -847,8 +944,10 @@ def to_markdown(out: Dict) -> str:
               f" | pred. fg % at best thr | pred. fg % of {refines[0]} "
               'masks |', '|---|---|---|---|' + '---|' * len(refines) +
               '---|---|']
-    for name in ('baseline', 'cpal'):
+    for name in ARMS:
         s = out.get(name) or {}
+        if not s.get('n'):
+            continue
         by = s.get('mask_miou_by_refine') or {}
         cells = [_pm(by.get(r, {}).get('miou'), by.get(r, {}).get('sd')) +
                  (f" (n={by[r]['n']})" if r in by and
@@ -860,10 +959,11 @@ def to_markdown(out: Dict) -> str:
             f"{_fmt(s.get('pred_fg_at_best_thr'))} | "
             f"{_fmt(s.get('pred_fg_of_masks'))} |")
     lines += maps_table(out, refines[0])
+    lines += paired_table(out, refines[0])
     gt = (out.get('baseline') or {}).get('gt_fg')
     lines += ['', f'Ground-truth foreground: {_fmt(gt)} % of the scored '
               'pixels.', '']
-    rows = out.get('ablation', []) + out.get('choice', [])
+    rows = [r for g in ROW_GROUPS for r in out.get(g, [])]
     if rows:
         lines += ['| row | group | options / config | seed | seed mIoU | '
                   'thr | ' + ' | '.join(f'mask mIoU, {r}' for r in refines)
@@ -933,7 +1033,7 @@ def to_markdown(out: Dict) -> str:
               'epoch mean, `loss_cls` / `loss_self`:', '',
               '| row | seed | seed mIoU | thr | losses |',
               '|---|---|---|---|---|']
-    for name in ('baseline', 'cpal'):
+    for name in ARMS:
         for run in (out.get(name) or {}).get('runs', []):
             if 'error' not in run:
                 lines.append(f"| {name} | {run['seed']} | "
@@ -949,8 +1049,7 @@ def to_markdown(out: Dict) -> str:
                              f'{_loss_text(run)} |')
     lines += ['', 'Seed mIoU curves (mean over seeds) per background '
               'threshold:', '']
-    curves = [(n, (out.get(n) or {}).get('mean_curve')) for n in
-              ('baseline', 'cpal')]
+    curves = [(n, (out.get(n) or {}).get('mean_curve')) for n in ARMS]
     curves = [(n, c) for n, c in curves if c]
     if curves:
         thrs = list(curves[0][1])
@@ -984,13 +1083,13 @@ def main() -> None:
     args = parse_args()
     t0 = time.time()
     sys.path.insert(0, REPO)
-    rows = select_rows(args.rows)
+    rows = for_backbone(select_rows(args.rows), args.backbone)
     refine = resolve_refine(args.refine)
     os.makedirs(args.work_dir, exist_ok=True)
     jobs: Dict[str, Dict] = {}
     plan = []  # (row, seed, key)
     for row in rows:
-        seeds = args.seeds if row['group'] in ('baseline', 'cpal') \
+        seeds = args.seeds if row['group'] in ARMS \
             else args.seeds[:args.chain_seeds] if row['group'] == 'chain' \
             else args.seeds[:args.extra_seeds]
         for seed in seeds:
@@ -1023,7 +1122,7 @@ def main() -> None:
                                       f'_s{seed}'))
     # baseline / cpal first, seed by seed, so a cut-short run still compares
     order = sorted(jobs.values(), key=lambda j: (
-        0 if j['row'] in ('baseline', 'cpal') else
+        0 if j['row'] in ARMS else
         2 if j.get('kind') == 'chain' else 1, j['seed']))
     print(f'{len(plan)} row-runs, {len(jobs)} distinct trainings, refine='
           f'{refine}, mask bg threshold {args.bg_threshold}, scales '
@@ -1041,7 +1140,7 @@ def main() -> None:
         for row in rows:
             runs = by_row.get(row['name'], [])
             summary = summarise(runs)
-            if row['group'] in ('baseline', 'cpal'):
+            if row['group'] in ARMS:
                 out[row['group']] = summary
             else:
                 item = dict(row=row['name'], group=row['group'],

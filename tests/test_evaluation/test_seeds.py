@@ -15,7 +15,7 @@ def test_default_thresholds_start_near_zero():
     assert DEFAULT_THRESHOLDS[:4] == (0.01, 0.02, 0.03, 0.05)
     steps = np.diff(DEFAULT_THRESHOLDS[3:])
     np.testing.assert_allclose(steps, 0.05)
-    assert DEFAULT_THRESHOLDS[-1] == pytest.approx(0.60)
+    assert DEFAULT_THRESHOLDS[-1] == pytest.approx(0.95)
 
 
 def test_cams_to_seed_keys_and_ties():
