@@ -374,15 +374,17 @@ def multiscale_cam_batch(
         check_pacam_model(model)
     results: List[Optional[MultiScaleCAM]] = [None] * len(imgs)
     groups: Dict[Tuple[int, int], List[int]] = OrderedDict()
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device('cpu')
     for i, im in enumerate(imgs):
         if len(keys[i]):
             groups.setdefault(tuple(im.shape[-2:]), []).append(i)
-        else:  # nothing to compute: K = 0
+        else:  # nothing to compute: K = 0, on the model's device as K > 0
             results[i] = MultiScaleCAM(
-                torch.zeros((0, ) + tuple(im.shape[-2:])), keys[i], {})
+                torch.zeros((0, ) + tuple(im.shape[-2:]), device=device),
+                keys[i].to(device), {})
 
     if fuse is None:
-        param = next(model.parameters(), None)
         fuse = param is None or param.device.type == 'cpu'
     net: Optional[nn.Module] = None if fuse else model
     for size, idx in groups.items():

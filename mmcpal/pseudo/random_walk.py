@@ -166,7 +166,9 @@ def scores_to_mask(scores: Tensor,
         Tensor: (H, W) uint8; 0 where no map exceeds ``bg_thres`` (ties go
         to background, the first channel, as with IRN's argmax).
     """
-    keys = torch.as_tensor(np.asarray(keys), dtype=torch.long)
+    # A tensor stays a tensor: np.asarray() of a CUDA tensor raises.
+    keys = (keys.detach().long() if isinstance(keys, Tensor) else
+            torch.as_tensor(np.asarray(keys), dtype=torch.long))
     if scores.dim() != 3 or keys.shape != (scores.shape[0], ):
         raise ValueError(f'scores_to_mask: scores must be (K, H, W) with one '
                          f'key per map, got {tuple(scores.shape)} and keys '
