@@ -63,8 +63,14 @@ if __name__ == '__main__':
                                         'benchmarks', 'docs')),
         include_package_data=True,
         package_data={'mmcpal': ['.mim/**/*']},
+        # Ranges only; the tested pins are requirements/constraints.txt,
+        # which scripts/install.sh passes with -c.
         install_requires=read_requirements('runtime'),
         extras_require={
+            # The maintained OpenMMLab forks. Without it, mmcpal uses the
+            # OpenMMLab installation already present (checked at import of
+            # mmcpal.apis and the tools: mmcpal/stack.py).
+            'onedl': read_requirements('onedl'),
             'crf': read_requirements('crf'),
             'coco': read_requirements('coco'),
             'demo': read_requirements('demo'),

@@ -22,9 +22,14 @@ import argparse
 import json
 import sys
 
-from mmcpal.datasets.coco import COCO14_CLASSES
-from mmcpal.datasets.prepare import check_dataset, format_check_report
-from mmcpal.datasets.prepare.voc import VOC_CLASSES
+from mmcpal.stack import require_stack
+
+require_stack(exit=True)  # one message if the OpenMMLab stack is unusable
+
+from mmcpal.datasets.coco import COCO14_CLASSES  # noqa: E402
+from mmcpal.datasets.prepare import (  # noqa: E402
+    check_dataset, format_check_report)
+from mmcpal.datasets.prepare.voc import VOC_CLASSES  # noqa: E402
 
 CLASS_SETS = dict(voc=VOC_CLASSES, coco14=COCO14_CLASSES)
 

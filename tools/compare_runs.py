@@ -1,7 +1,11 @@
 """Print seed / mask mIoU of several gen_pseudo_masks output folders."""
 import argparse
 
-from mmcpal.evaluation.compare import compare_runs
+from mmcpal.stack import require_stack
+
+require_stack(exit=True)  # one message if the OpenMMLab stack is unusable
+
+from mmcpal.evaluation.compare import compare_runs  # noqa: E402
 
 
 def main() -> None:

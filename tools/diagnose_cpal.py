@@ -25,7 +25,11 @@ import os
 import os.path as osp
 import sys
 
-import torch
+from mmcpal.stack import require_stack
+
+require_stack(exit=True)  # one message if the OpenMMLab stack is unusable
+
+import torch  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

@@ -16,9 +16,13 @@ import argparse
 import os.path as osp
 import sys
 
-from mmcpal.evaluation import (DEFAULT_THRESHOLDS, evaluate_cam_dir,
-                               evaluate_masks, read_id_list)
-from mmcpal.pseudo.cam_io import CAM_TYPES
+from mmcpal.stack import require_stack
+
+require_stack(exit=True)  # one message if the OpenMMLab stack is unusable
+
+from mmcpal.evaluation import (  # noqa: E402
+    DEFAULT_THRESHOLDS, evaluate_cam_dir, evaluate_masks, read_id_list)
+from mmcpal.pseudo.cam_io import CAM_TYPES  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

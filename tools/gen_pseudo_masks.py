@@ -26,11 +26,15 @@ import json
 import os
 import os.path as osp
 
-import torch
+from mmcpal.stack import require_stack
 
-from mmcpal.apis.pseudo import (CAM_TYPES, REFINE_METHODS, RW_DEFAULTS,
-                                STAGES, generate_pseudo_masks)
-from mmcpal.utils import teardown_distributed
+require_stack(exit=True)  # one message if the OpenMMLab stack is unusable
+
+import torch  # noqa: E402
+
+from mmcpal.apis.pseudo import (  # noqa: E402
+    CAM_TYPES, REFINE_METHODS, RW_DEFAULTS, STAGES, generate_pseudo_masks)
+from mmcpal.utils import teardown_distributed  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

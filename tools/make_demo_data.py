@@ -5,7 +5,12 @@ Example:
 """
 import argparse
 
-from mmcpal.datasets.synthetic import format_summary, generate_demo_dataset
+from mmcpal.stack import require_stack
+
+require_stack(exit=True)  # one message if the OpenMMLab stack is unusable
+
+from mmcpal.datasets.synthetic import (  # noqa: E402
+    format_summary, generate_demo_dataset)
 
 
 def parse_args() -> argparse.Namespace:

@@ -17,7 +17,11 @@ import argparse
 import json
 import sys
 
-from mmcpal.datasets.prepare import PrepareError, prepare_coco
+from mmcpal.stack import require_stack
+
+require_stack(exit=True)  # one message if the OpenMMLab stack is unusable
+
+from mmcpal.datasets.prepare import PrepareError, prepare_coco  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

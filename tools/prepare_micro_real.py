@@ -5,7 +5,11 @@ Example:
 """
 import argparse
 
-from mmcpal.datasets.micro_real import prepare_micro_real
+from mmcpal.stack import require_stack
+
+require_stack(exit=True)  # one message if the OpenMMLab stack is unusable
+
+from mmcpal.datasets.micro_real import prepare_micro_real  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

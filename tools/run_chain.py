@@ -14,11 +14,15 @@ Example::
 import argparse
 import json
 
-from mmengine.config import DictAction
+from mmcpal.stack import require_stack
 
-from mmcpal.apis.chain import STAGES, run_chain
-from mmcpal.apis.pseudo import RW_DEFAULTS
-from mmcpal.pseudo.multiscale import DEFAULT_SCALES
+require_stack(exit=True)  # one message if the OpenMMLab stack is unusable
+
+from mmengine.config import DictAction  # noqa: E402
+
+from mmcpal.apis.chain import STAGES, run_chain  # noqa: E402
+from mmcpal.apis.pseudo import RW_DEFAULTS  # noqa: E402
+from mmcpal.pseudo.multiscale import DEFAULT_SCALES  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

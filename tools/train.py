@@ -1,11 +1,15 @@
 """Train a model of mmcpal from a config (MMSeg-shaped CLI)."""
 import argparse
 
-from mmengine.config import DictAction
-from mmengine.runner import Runner
+from mmcpal.stack import require_stack
 
-from mmcpal.apis import prepare_run_config
-from mmcpal.utils import teardown_distributed
+require_stack(exit=True)  # one message if the OpenMMLab stack is unusable
+
+from mmengine.config import DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from mmcpal.apis import prepare_run_config  # noqa: E402
+from mmcpal.utils import teardown_distributed  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

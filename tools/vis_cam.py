@@ -9,9 +9,13 @@ import argparse
 import os.path as osp
 import sys
 
-from mmcpal.evaluation import read_id_list
-from mmcpal.pseudo.cam_io import CAM_TYPES
-from mmcpal.visualization import vis_cam_dir
+from mmcpal.stack import require_stack
+
+require_stack(exit=True)  # one message if the OpenMMLab stack is unusable
+
+from mmcpal.evaluation import read_id_list  # noqa: E402
+from mmcpal.pseudo.cam_io import CAM_TYPES  # noqa: E402
+from mmcpal.visualization import vis_cam_dir  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

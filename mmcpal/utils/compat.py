@@ -1,4 +1,4 @@
-"""Fixes for two known defects of the maintained OpenMMLab fork stack.
+"""Fixes for two known defects of the OpenMMLab stack mmcpal runs on.
 
 Applied by mmcpal's own entry points (``tools/*.py``, :mod:`mmcpal.apis`),
 never by editing installed packages. See ``docs/environment.md`` of the
@@ -9,54 +9,50 @@ project for the background.
    package's ``.mim/configs``. The forks install the same modules under other
    distribution names (``onedl-mmsegmentation``), so ``_base_ =
    'mmseg::...'`` fails with "mmsegmentation is not installed".
-   :func:`register_config_scopes` points the scopes at the installed
-   distributions (and adds ``mmcpal::``).
+   :func:`register_config_scopes` points a scope at the fork's distribution
+   only when that fork is installed (MMEngine's own mapping is right for
+   upstream and is left alone), and adds ``mmcpal::`` on either stack.
 2. **CPU DDP.** With ``launcher='pytorch'`` MMEngine initialises NCCL, calls
    ``torch.cuda.set_device`` and wraps the model with
    ``device_ids=[local_rank]``, all of which fail without CUDA (upstream has
    the same bug). :func:`setup_cpu_distributed` initialises a ``gloo``
    process group first and sets ``device_ids=None`` in the wrapper config.
+   It acts only with a distributed launcher on a machine without CUDA, on
+   either stack.
 """
 import os
-from importlib.metadata import PackageNotFoundError, distribution
 from typing import Dict
 
 import torch
 
-# Scope -> candidate distribution names, the fork's first.
-_SCOPE_DISTRIBUTIONS: Dict[str, tuple] = {
-    'mmseg': ('onedl-mmsegmentation', 'mmsegmentation'),
-    'mmpretrain': ('onedl-mmpretrain', 'mmpretrain'),
-    'mmcpal': ('mmcpal', ),
+from mmcpal import stack
+
+# Config scope -> the fork's distribution name (upstream's is MMEngine's
+# default: 'mmsegmentation', 'mmpretrain').
+_FORK_SCOPES: Dict[str, str] = {
+    'mmseg': 'onedl-mmsegmentation',
+    'mmpretrain': 'onedl-mmpretrain',
 }
-
-
-def _installed_distribution(candidates: tuple) -> str:
-    """Return the first installed distribution among ``candidates``."""
-    for name in candidates:
-        try:
-            distribution(name)
-            return name
-        except PackageNotFoundError:
-            continue
-    return candidates[0]
 
 
 def register_config_scopes() -> Dict[str, str]:
     """Make ``mmseg::``, ``mmpretrain::`` and ``mmcpal::`` configs resolvable.
 
     Updates ``mmengine.config.utils.MODULE2PACKAGE`` in place (the mapping
-    MMEngine consults when it meets ``scope::path`` in ``_base_``). Idempotent.
+    MMEngine consults when it meets ``scope::path`` in ``_base_``):
+    ``mmcpal`` always; ``mmseg`` / ``mmpretrain`` only when the fork
+    distribution is installed (with upstream MMSegmentation / MMPretrain,
+    MMEngine's own entries are right and stay). Idempotent.
 
     Returns:
         dict: The scope -> distribution entries that were set.
     """
     from mmengine.config import utils as config_utils
 
-    updates = {
-        scope: _installed_distribution(candidates)
-        for scope, candidates in _SCOPE_DISTRIBUTIONS.items()
-    }
+    updates = {'mmcpal': 'mmcpal'}
+    for scope, fork in _FORK_SCOPES.items():
+        if stack.installed_version(fork) is not None:
+            updates[scope] = fork
     config_utils.MODULE2PACKAGE.update(updates)
     return updates
 

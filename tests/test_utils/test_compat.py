@@ -1,4 +1,11 @@
-"""Each fork-stack fix has a test that fails without it."""
+"""Each fix has a test that fails without it, on the stack it is for.
+
+The scope fix is for the fork stack (tested on the forks installed here) and
+must leave upstream alone (upstream simulated by monkeypatching
+``mmcpal.stack.installed_version``). The CPU DDP fix is for any stack without
+CUDA (upstream has the same bug) and must do nothing where CUDA or no
+launcher is used.
+"""
 import os
 import subprocess
 import sys
@@ -8,7 +15,8 @@ import pytest
 from mmengine.config import Config
 from mmengine.config import utils as config_utils
 
-from mmcpal.utils.compat import register_config_scopes
+from mmcpal import stack
+from mmcpal.utils.compat import register_config_scopes, setup_cpu_distributed
 
 
 @pytest.fixture
@@ -27,6 +35,12 @@ def _write(path, text):
     return str(path)
 
 
+ON_FORKS = pytest.mark.skipif(
+    not stack.fork_installed('mmseg'),
+    reason='the scope fix is for the onedl forks; upstream is tested below')
+
+
+@ON_FORKS
 def test_mmseg_inheritance_needs_the_fix(tmp_path, pristine_scopes):
     cfg_file = _write(tmp_path / 'voc.py', """
         _base_ = ['mmseg::_base_/datasets/pascal_voc12.py']
@@ -53,6 +67,38 @@ def test_mmpretrain_and_mmcpal_scopes(tmp_path, pristine_scopes):
     assert cfg.model.backbone.depth == 50
     assert cfg.train_dataloader.dataset.type == 'SyntheticWSSSDataset'
 
+
+
+def test_upstream_mapping_is_left_alone(pristine_scopes, monkeypatch):
+    """With upstream mmsegmentation / mmpretrain (no onedl-* distribution),
+    only ``mmcpal`` is registered; MMEngine's entries stay as shipped."""
+    upstream = {'mmengine': '0.10.7', 'mmcv': '2.1.0',
+                'mmsegmentation': '1.2.2', 'mmpretrain': '1.2.0',
+                'mmcpal': '0.1.0'}
+    monkeypatch.setattr(stack, 'installed_version', upstream.get)
+    assert register_config_scopes() == {'mmcpal': 'mmcpal'}
+    assert config_utils.MODULE2PACKAGE['mmseg'] == 'mmsegmentation'
+    assert config_utils.MODULE2PACKAGE['mmpretrain'] == 'mmpretrain'
+    assert config_utils.MODULE2PACKAGE['mmcpal'] == 'mmcpal'
+
+
+def test_mapping_per_fork(pristine_scopes, monkeypatch):
+    """Each scope follows its own distribution (fork mmseg, upstream
+    mmpretrain)."""
+    dists = {'onedl-mmsegmentation': '1.4.2', 'mmpretrain': '1.2.0'}
+    monkeypatch.setattr(stack, 'installed_version', dists.get)
+    assert register_config_scopes() == {
+        'mmcpal': 'mmcpal', 'mmseg': 'onedl-mmsegmentation'}
+    assert config_utils.MODULE2PACKAGE['mmpretrain'] == 'mmpretrain'
+
+
+def test_cpu_ddp_fix_only_where_needed(monkeypatch):
+    cfg = Config(dict(model_wrapper_cfg=None))
+    assert setup_cpu_distributed(cfg, 'none') is False
+    assert cfg.model_wrapper_cfg is None
+    monkeypatch.setattr('torch.cuda.is_available', lambda: True)
+    assert setup_cpu_distributed(cfg, 'pytorch') is False
+    assert cfg.model_wrapper_cfg is None
 
 DDP_SCRIPT = """
 import sys
