@@ -2,7 +2,7 @@
 # chain). The VOC flagship's CPAL branch on the COCO AMN config.
 _base_ = ['../amn/amn_r50_coco.py']
 model = dict(
-    backbone=dict(out_indices=(0, 1, 2, 3)),  # the head reads every stage
+    backbone=dict(out_indices=(0, 1, 2, 3)),  # SIPE's side head: layers 1-4
     cpal=dict(
         _delete_=True,
         type='CPALBranch',

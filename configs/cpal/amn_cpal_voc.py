@@ -6,7 +6,7 @@
 #   --cfg-options train_dataloader.dataset.pipeline.1.ir_label_dir=DIR
 _base_ = ['../amn/amn_r50_voc.py']
 model = dict(
-    backbone=dict(out_indices=(0, 1, 2, 3)),  # the head reads every stage
+    backbone=dict(out_indices=(0, 1, 2, 3)),  # SIPE's side head: layers 1-4
     cpal=dict(
         _delete_=True,
         type='CPALBranch',

@@ -7,7 +7,7 @@
 # reading1/cam_cpal_r50_voc.py.
 _base_ = ['../cam/cam_r50_voc.py']
 model = dict(
-    backbone=dict(out_indices=(0, 1, 2, 3)),  # the head reads every stage
+    backbone=dict(out_indices=(0, 1, 2, 3)),  # SIPE's side head: layers 1-4
     cpal=dict(
         _delete_=True,
         type='CPALBranch',

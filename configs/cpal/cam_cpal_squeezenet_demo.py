@@ -3,11 +3,15 @@
 # 200 training images, 1-3 objects each).
 _base_ = ['../cam/cam_squeezenet_demo.py']
 model = dict(
-    backbone=dict(out_indices=(0, 1, 2, 3)),  # the head reads every stage
+    # SIPE's side projections read the four residual stages (strides 4-16)
+    # but not the stem: SqueezeNet's stages 1-3 (strides 4 / 8 / 16) with
+    # SIPE's widths at those strides.
+    backbone=dict(out_indices=(1, 2, 3)),
     cpal=dict(
         _delete_=True,
         type='CPALBranch',
-        head=dict(type='SideProjectionHead', in_channels=(64, 128, 256, 512)),
+        head=dict(type='SideProjectionHead', in_channels=(128, 256, 512),
+                  out_channels=(128, 128, 256), in_index=(0, 1, 2)),
         bank=dict(type='SupportBank', capacity=200),
         clustering=dict(type='SphericalKMeans', num_clusters=10),
         neighbours=dict(type='TopKNeighbours', num_neighbours=5),
