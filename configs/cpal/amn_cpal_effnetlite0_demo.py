@@ -8,4 +8,4 @@ model = dict(
     data_preprocessor={{_base_.effnet_norm}},
     backbone={{_base_.effnet_cpal_backbone}},
     in_channels={{_base_.effnet_channels}},
-    cpal=dict(head=dict(in_channels={{_base_.effnet_cpal_channels}})))
+    cpal=dict(head={{_base_.effnet_cpal_head}}))

@@ -8,5 +8,5 @@ model = dict(
     data_preprocessor={{_base_.effnet_norm}},
     backbone={{_base_.effnet_cpal_backbone}},
     in_channels={{_base_.effnet_channels}},
-    cpal=dict(head=dict(in_channels={{_base_.effnet_cpal_channels}})))
+    cpal=dict(head={{_base_.effnet_cpal_head}}))
 optim_wrapper = dict(optimizer=dict(lr={{_base_.effnet_cam_lr}}))

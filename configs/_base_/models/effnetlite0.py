@@ -30,7 +30,11 @@ effnet_cpal_backbone = dict(
     frozen_stages=1,
     norm_eval=True,
     init_cfg=effnet_init)
-effnet_cpal_channels = (24, 40, 112, 1280)
+effnet_cpal_head = dict(
+    type='SideProjectionHead',
+    in_channels=(24, 40, 112, 1280),
+    out_channels=(128, 128, 256, 256),  # SIPE's widths
+    in_index=(0, 1, 2, 3))
 # IRN: all five stages, frozen (IRN trains its new branches only).
 effnet_irn_backbone = dict(
     type='mmcpal.EfficientNetLite',
