@@ -46,7 +46,7 @@ COMPONENTS: Tuple[Component, ...] = (
     # MMSegmentation 1.x asserts mmcv < 2.2.0 at import (mmseg#3729).
     Component('MMCV', 'mmcv', 'onedl-mmcv', '2.3.2', 'mmcv', '2.0.0rc4',
               '2.2.0'),
-    Component('MMSegmentation', 'mmseg', 'onedl-mmsegmentation', '1.3.0',
+    Component('MMSegmentation', 'mmseg', 'onedl-mmsegmentation', '1.4.0',
               'mmsegmentation', '1.0.0', '2.0.0'),
     Component('MMPretrain', 'mmpretrain', 'onedl-mmpretrain', '1.3.0',
               'mmpretrain', '1.0.0', '2.0.0'),
