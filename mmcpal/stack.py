@@ -41,7 +41,7 @@ class Component(NamedTuple):
 
 #: Bounds: see docs/install.md ("How each bound was found").
 COMPONENTS: Tuple[Component, ...] = (
-    Component('MMEngine', 'mmengine', 'onedl-mmengine', '0.10.8', 'mmengine',
+    Component('MMEngine', 'mmengine', 'onedl-mmengine', '0.10.9', 'mmengine',
               '0.10.0', '1.0.0'),
     # MMSegmentation 1.x asserts mmcv < 2.2.0 at import (mmseg#3729).
     Component('MMCV', 'mmcv', 'onedl-mmcv', '2.3.2', 'mmcv', '2.0.0rc4',
