@@ -141,6 +141,9 @@ ROWS: List[Dict] = [
             dict(loss_self=dict(loss_weight=0.25)), 'beta = 0.25'),
     _choice('detach_feats=False', dict(detach_feats=False),
             'L_self reaches the backbone through the head'),
+    _choice('loss_self.detach_pacam=True',
+            dict(loss_self=dict(detach_pacam=True)),
+            'PACAM a fixed target: no loss trains the side head'),
 ]
 # The AMN route (issue 5) on top of the baseline CAM network of the same
 # seed: its CAMs -> round-1 IR labels -> AMN (with or without CPAL) -> AMN
