@@ -57,8 +57,43 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='draw at most this many images')
     parser.add_argument('--rows-per-png', type=int, default=6)
     parser.add_argument('--tile-height', type=int, default=160)
-    parser.add_argument('--num-classes', type=int, default=20)
+    names = parser.add_mutually_exclusive_group()
+    names.add_argument('--config',
+                       help="take the class names from this config's "
+                       'training data set (e.g. the demo data\'s own names)')
+    names.add_argument('--class-names',
+                       nargs='+',
+                       help='the C foreground class names, in label order')
+    parser.add_argument('--num-classes',
+                        type=int,
+                        default=None,
+                        help='C when neither --config nor --class-names is '
+                        'given (default 20, the VOC names)')
     return parser.parse_args(argv)
+
+
+def config_class_names(path: str) -> list:
+    """Foreground class names of a config's training data set.
+
+    The data set config's ``metainfo.classes`` if it sets them, else its
+    class's ``METAINFO['classes']``; a leading 'background' is dropped.
+    """
+    from mmengine.registry import init_default_scope
+
+    from mmcpal.apis import load_config
+    from mmcpal.registry import DATASETS
+    cfg = load_config(path)
+    init_default_scope(cfg.get('default_scope', 'mmcpal'))
+    data = cfg.train_dataloader.dataset
+    classes = (data.get('metainfo') or {}).get('classes')
+    if classes is None:
+        cls = DATASETS.get(data.type)
+        if cls is None or 'classes' not in getattr(cls, 'METAINFO', {}):
+            raise SystemExit(f'vis_cam: {path}: the training data set '
+                             f'{data.type!r} has no class names')
+        classes = cls.METAINFO['classes']
+    classes = list(classes)
+    return classes[1:] if classes and classes[0] == 'background' else classes
 
 
 def _under_root(root: str, path: str) -> str:
@@ -70,11 +105,19 @@ def main(argv=None) -> int:
     ids = args.ids or read_id_list(_under_root(args.data_root,
                                                args.split_file))
     gt_dir = _under_root(args.data_root, args.gt_dir) if args.gt_dir else None
+    names = args.class_names
+    if args.config:
+        names = config_class_names(args.config)
+    num_classes = len(names) if names else (args.num_classes or 20)
+    if names and args.num_classes not in (None, len(names)):
+        raise SystemExit(f'vis_cam: --num-classes {args.num_classes} does '
+                         f'not match the {len(names)} class names')
     paths = vis_cam_dir(args.cam_dir,
                         _under_root(args.data_root, args.img_dir),
                         ids[:args.num_images],
                         args.out_dir,
-                        num_classes=args.num_classes,
+                        num_classes=num_classes,
+                        class_names=names,
                         gt_dir=gt_dir,
                         mask_dir=args.mask_dir,
                         cam_type=args.cam_type,
