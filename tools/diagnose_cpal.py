@@ -52,6 +52,11 @@ def parse_args() -> argparse.Namespace:
                         help="for a model without a branch: build one from "
                         "this config's model.cpal (random head, empty bank; "
                         'inference only)')
+    parser.add_argument('--no-context', action='store_true',
+                        help="ignore the checkpoint's context prototypes: "
+                        "each image's own prototype builds PACAM (the "
+                        'warm-up path), to tell the embedding from the '
+                        'context step')
     parser.add_argument('--grad-batch', type=int, default=4,
                         help='images of the training-mode gradient batch '
                         '(0 = skip)')
@@ -131,6 +136,13 @@ def main() -> None:
         if getattr(model, 'cpal', None) is not None:
             fail('--attach-branch: the model already has a CPAL branch')
         attached = _attach(model, args.attach_branch, args.device)
+    if args.no_context:
+        if attached:
+            fail('--no-context: an attached branch has no context '
+                 'prototypes anyway')
+        # inference only: the loaded model's buffers, never the file
+        model.cpal.context_count.zero_()
+        model.cpal.num_updates.zero_()
 
     from mmcpal.apis.pseudo import image_records
     from mmcpal.evaluation.cpal_diagnostics import (diagnose, format_markdown,
@@ -158,7 +170,9 @@ def main() -> None:
         'checkpoint': args.checkpoint,
         'branch': (f'attached from {attached} (random head, empty bank: '
                    'fallback PACAM; inference only, no gradients)'
-                   if attached else 'trained (from the checkpoint)'),
+                   if attached else 'trained (from the checkpoint)' +
+                   (', context prototypes ignored (--no-context: own '
+                    'prototype per image)' if args.no_context else '')),
         'data': f'{root} ({split})',
         'images': len(records),
         'scale': (f'long side {args.scale} px' if args.scale

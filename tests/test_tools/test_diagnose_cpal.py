@@ -188,6 +188,23 @@ def test_attached_branch_on_baseline(repo, demo_root, base_checkpoint,
     assert report['bank']['classes_clustered'] == 0
 
 
+def test_no_context_uses_each_images_own_prototype(repo, demo_root,
+                                                   cpal_checkpoint, tmp_path):
+    out_json = str(tmp_path / 'd.json')
+    _run(repo, [
+        CPAL_CONFIG, cpal_checkpoint, '--data-root', demo_root, '--limit',
+        '4', '--scale', '96', '--no-context', '--grad-batch', '0',
+        '--no-progress', '--out-json', out_json
+    ])
+    report = json.load(open(out_json))
+    assert 'context prototypes ignored' in report['protocol']['branch']
+    nb = report['neighbours']
+    assert nb['pairs_with_context'] == 0 and nb['pairs_fallback'] > 0
+    ckpt = torch.load(cpal_checkpoint, map_location='cpu',
+                      weights_only=False)
+    assert int(ckpt['state_dict']['cpal.context_count'].sum()) > 0
+
+
 def test_errors_are_one_line(repo, demo_root, base_checkpoint, tmp_path):
     proc = _run(repo, [BASE_CONFIG, base_checkpoint, '--data-root',
                        demo_root], ok=False)
