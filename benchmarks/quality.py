@@ -141,6 +141,9 @@ ROWS: List[Dict] = [
             dict(loss_self=dict(loss_weight=0.25)), 'beta = 0.25'),
     _choice('detach_feats=False', dict(detach_feats=False),
             'L_self reaches the backbone through the head'),
+    _row('no_context', 'choice', CPAL_CONFIG, {'custom_hooks': []},
+         'never clustered: every PACAM from the image\'s own prototype '
+         '(the warm-up path all along, SIPE-like)'),
     _choice('loss_self.detach_pacam=True',
             dict(loss_self=dict(detach_pacam=True)),
             'PACAM a fixed target: no loss trains the side head'),
