@@ -34,7 +34,7 @@ import torch  # noqa: E402
 
 from mmcpal.apis.pseudo import (  # noqa: E402
     CAM_TYPES, REFINE_METHODS, RW_DEFAULTS, STAGES, generate_pseudo_masks)
-from mmcpal.utils import teardown_distributed  # noqa: E402
+from mmcpal.utils import exit_after_distributed  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -125,7 +125,7 @@ def main() -> None:
         os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
         with open(args.json, 'w') as f:
             json.dump(report, f, indent=2)
-    teardown_distributed()
+    exit_after_distributed()
 
 
 if __name__ == '__main__':

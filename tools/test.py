@@ -9,7 +9,7 @@ from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from mmcpal.apis import prepare_run_config  # noqa: E402
-from mmcpal.utils import teardown_distributed  # noqa: E402
+from mmcpal.utils import exit_after_distributed  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -41,7 +41,7 @@ def main() -> None:
     cfg.load_from = args.checkpoint
     runner = Runner.from_cfg(cfg)
     runner.test()
-    teardown_distributed()
+    exit_after_distributed()
 
 
 if __name__ == '__main__':

@@ -119,3 +119,32 @@ def teardown_distributed() -> bool:
     torch_dist.barrier()  # no rank tears down while another still talks
     torch_dist.destroy_process_group()
     return True
+
+
+def exit_after_distributed(code: int = 0) -> None:
+    """End a tool's process after :func:`teardown_distributed`.
+
+    With a process group, the interpreter's own shutdown still aborted once
+    more in CI after the group was destroyed (2-process gloo training under
+    load, 2026-12-04: "terminate called without an active exception",
+    SIGABRT, in C++ static destructors at exit, reported by torchrun as a
+    failed job). So once the tool's work is done and the group destroyed,
+    streams and logging are flushed and the process leaves with
+    ``os._exit``, skipping the C++ destructors. Without a process group
+    (one process, no launcher) this only returns.
+
+    Args:
+        code (int): Exit status. Defaults to 0.
+    """
+    import logging
+    import os
+    import sys
+    if not teardown_distributed():
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    logging.shutdown()
+    os._exit(code)

@@ -199,3 +199,32 @@ def test_teardown_distributed_destroys_the_group(tmp_path):
     dist.init_process_group('gloo', init_method=f'{store}2', rank=0,
                             world_size=1)
     assert teardown_distributed() is True
+
+
+def test_exit_after_distributed(tmp_path):
+    """No group: it returns. With a group: flushed output, the group
+    destroyed, the process ends with the given code (os._exit)."""
+    import subprocess
+    import sys
+
+    from mmcpal.utils import exit_after_distributed
+    assert exit_after_distributed() is None  # no group: just returns
+    script = tmp_path / 'exit.py'
+    store = f'file://{tmp_path / "store"}'
+    script.write_text(
+        'import logging, sys\n'
+        'import torch.distributed as dist\n'
+        'from mmcpal.utils import exit_after_distributed\n'
+        f"dist.init_process_group('gloo', init_method={store!r}, rank=0, "
+        'world_size=1)\n'
+        "logging.basicConfig(filename=sys.argv[1], level=logging.INFO)\n"
+        "logging.info('logged before exit')\n"
+        "print('printed before exit', end='')\n"
+        'exit_after_distributed(3)\n'
+        "print('never printed')\n")
+    log = tmp_path / 'log.txt'
+    proc = subprocess.run([sys.executable, str(script), str(log)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert proc.stdout == 'printed before exit'
+    assert 'logged before exit' in log.read_text()
