@@ -24,6 +24,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmcpal.registry import MODELS
+from .staged import stage_outputs
 
 BN_EPS = 1e-3  # TF batch_norm_epsilon
 BN_MOMENTUM = 0.01  # 1 - TF batch_norm_momentum (0.99)
@@ -399,15 +400,8 @@ class EfficientNetLite(BaseModule):
             ceil(W / s_i)) map per index of ``out_indices``, ``s_i`` the
             stage stride.
         """
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError('EfficientNetLite: expected input (N, 3, H, W), '
-                             f'got {tuple(x.shape)}')
-        outs = []
-        for index in range(self.out_indices[-1] + 1):
-            x = self.forward_stage(x, index)
-            if index in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+        return stage_outputs('EfficientNetLite', x, self.out_indices,
+                             self.forward_stage)
 
     def imagenet_logits(self, x: Tensor) -> Tensor:
         """ImageNet class logits: all stages, global mean, ``_fc``.

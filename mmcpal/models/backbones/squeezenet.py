@@ -18,6 +18,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmcpal.registry import MODELS
+from .staged import stage_outputs
 
 # name: (in_channels, squeeze, expand1x1, expand3x3), SqueezeNet 1.1 table
 # (torchvision squeezenet1_1 / Caffe prototxt).
@@ -210,15 +211,8 @@ class SqueezeNet(BaseModule):
             tuple[Tensor]: One (N, stage_channels[i], h_i, w_i) map per
             index of ``out_indices``.
         """
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError('SqueezeNet: expected input (N, 3, H, W), got '
-                             f'{tuple(x.shape)}')
-        outs = []
-        for index in range(self.out_indices[-1] + 1):
-            x = self.forward_stage(x, index)
-            if index in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+        return stage_outputs('SqueezeNet', x, self.out_indices,
+                             self.forward_stage)
 
     def imagenet_logits(self, x: Tensor) -> Tensor:
         """ImageNet class logits: all stages, conv10, ReLU, global mean.
