@@ -1,6 +1,4 @@
 """benchmarks/quality.py: the map-type pieces (--cam-types), no training."""
-import argparse
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -9,12 +7,8 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 @pytest.fixture(scope='module')
-def quality():
-    spec = importlib.util.spec_from_file_location(
-        'quality_bench', osp.join(REPO, 'benchmarks', 'quality.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def quality(load_script):
+    return load_script('benchmarks/quality.py')
 
 
 def _args(quality, tmp_path, *extra):

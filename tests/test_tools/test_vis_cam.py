@@ -1,5 +1,4 @@
 """tools/vis_cam.py: class names from a config, explicit names, errors."""
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -11,12 +10,8 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 @pytest.fixture(scope='module')
-def vis_cam():
-    spec = importlib.util.spec_from_file_location(
-        'vis_cam_tool', osp.join(REPO, 'tools', 'vis_cam.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def vis_cam(load_script):
+    return load_script('tools/vis_cam.py')
 
 
 def test_class_names_from_the_config(vis_cam):
