@@ -17,9 +17,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmcpal.registry import MODELS
-# the parts register themselves on import
-from . import (alignment, background, clustering, heads, losses,  # noqa: F401
-               neighbours, positiveness, support_bank)
+# (the parts register themselves when the package mmcpal.models.cpal is
+# imported, which any import of this module does first)
 from .functional import (cam_from_logits, instance_prototypes,
                          pacam_foreground)
 from .validation import check_bool, check_choice, check_int, check_number
